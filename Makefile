@@ -8,7 +8,8 @@ STAMP  := $(VENV)/.installed
 ARGS   ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test test-fast lint
+PORT   ?= 5000
+.PHONY: help setup test test-fast lint data train sweep sweep-gd ui
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -30,3 +31,18 @@ test-fast: setup ## run the tests except those marked slow
 lint: setup ## check the code with ruff
 	$(BIN)/ruff check scratchnn pipeline tests
 	$(BIN)/ruff format --check scratchnn pipeline tests
+
+data: setup ## fetch and verify the full MNIST into the user cache (first use does it anyway); ARGS=--data-dir DIR
+	$(BIN)/python -m pipeline.data $(ARGS)
+
+train: setup ## one run: make train ARGS='train.lr=0.5 model.hidden_size=100'
+	$(BIN)/python -m pipeline $(ARGS)
+
+sweep: setup ## the default sweep (lr x batch size x hidden size), in parallel; ARGS= adds overrides
+	$(BIN)/python -m pipeline --multirun sweep=default $(ARGS)
+
+sweep-gd: setup ## the notebook's gradient-descent experiment at lr 0.1, 10.0 and 1e-10
+	$(BIN)/python -m pipeline --multirun sweep=gradient_descent $(ARGS)
+
+ui: setup ## the MLflow UI on 127.0.0.1:$(PORT) against the project's store (prints the URL)
+	$(BIN)/python -m pipeline.ui --port $(PORT)
