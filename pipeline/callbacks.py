@@ -1,0 +1,95 @@
+"""Hydra callback for sweeps: one MLflow parent run per ``--multirun``, made before any job.
+
+``on_multirun_start`` runs in the launching process: it creates the store and experiment
+(parallel jobs opening a brand-new SQLite store race on its schema) and the parent run,
+tagged with the sweep dir so every job, under any launcher, finds it. ``on_multirun_end``
+writes the sweep summary to the parent.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from pipeline.recording import ROLE_TAG, SWEEP_DIR_TAG
+from pipeline.tracking import artifact_location, resolve_uri
+
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+log = logging.getLogger(__name__)
+OPEN_PARENTS: list[tuple[Any, str]] = []  # (client, run id) of sweeps still running here
+
+
+def open_store(cfg: DictConfig):
+    """(client, experiment id), creating the store and experiment when they are new."""
+    from mlflow.tracking import MlflowClient
+
+    uri = resolve_uri(cfg.tracking, cfg.outputs_dir)
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name(cfg.tracking.experiment)
+    if experiment is not None:
+        return client, experiment.experiment_id
+    location = artifact_location(uri, cfg.outputs_dir)
+    return client, client.create_experiment(cfg.tracking.experiment, artifact_location=location)
+
+
+class SweepRun(Callback):
+    """The parent run of a sweep and, when it ends, its summary."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from pipeline.sweep_validation import validate_sweep
+
+        validate_sweep(config)
+        if config.data.name == "mnist":  # fetch once here, not once per parallel job
+            from pipeline.mnist import fetch_mnist, resolve_data_dir
+
+            fetch_mnist(resolve_data_dir(config.data.data_dir))
+        if not config.tracking.enabled:
+            return
+        client, experiment_id = open_store(config)
+        sweep_dir = str(Path(config.hydra.sweep.dir).resolve())
+        tags = {ROLE_TAG: "sweep", SWEEP_DIR_TAG: sweep_dir}
+        run = client.create_run(experiment_id, tags=tags, run_name=f"sweep {Path(sweep_dir).name}")
+        OPEN_PARENTS.append((client, run.info.run_id))
+        log.info("sweep parent run %s in experiment %s", run.info.run_id, experiment_id)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from pipeline.sweep_summary import summarize
+
+        while OPEN_PARENTS:
+            client, run_id = OPEN_PARENTS.pop()
+            try:
+                rows = summarize(client, run_id, Path(config.hydra.sweep.dir))
+            finally:
+                client.set_terminated(run_id, "FINISHED")
+            print_summary(rows, run_id)
+
+
+def abandon_open_sweeps(status: str = "KILLED") -> None:
+    """Mark the parents of interrupted sweeps (Ctrl-C, SIGTERM) as ``status``."""
+    while OPEN_PARENTS:
+        client, run_id = OPEN_PARENTS.pop()
+        client.set_terminated(run_id, status)
+
+
+def print_summary(rows: list[dict[str, Any]], parent_id: str) -> None:
+    """The sweep's jobs, one line each (the params that vary, the outcome), and what next."""
+    print(f"\nsweep {parent_id}: {len(rows)} jobs")
+    fixed = {"job", "run_id", "status", "reused", "diverged_at"}
+    for row in rows:
+        varying = " ".join(f"{k.split('.')[-1]}={v}" for k, v in row.items() if "." in k)
+        if row["diverged_at"]:
+            outcome = f"diverged at iteration {row['diverged_at']}"
+        elif row.get("final_test_acc") is not None:
+            outcome = f"test_acc={row['final_test_acc']:.4f}"
+        else:
+            metrics = {k: v for k, v in row.items() if k not in fixed and "." not in k}
+            outcome = " ".join(f"{k}={v:.6g}" for k, v in metrics.items()) or row["status"]
+        reused = "  (reused: finished earlier)" if row["reused"] else ""
+        print(f"  #{row['job']:<3} {varying}  {outcome}{reused}")
+    print("open the MLflow UI with `make ui`")

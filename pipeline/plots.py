@@ -1,0 +1,108 @@
+"""Figures of a run and of a sweep, made with matplotlib's Agg backend (no screen needed).
+
+Each function takes arrays and returns a ``matplotlib.figure.Figure``; saving is the caller's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+
+
+def loss_curve(losses: np.ndarray) -> Figure:
+    """losses: (iters,) batch loss per iteration."""
+    fig = Figure(figsize=(6, 4))
+    ax = fig.add_subplot()
+    ax.plot(np.arange(len(losses)), losses, linewidth=0.6)
+    ax.set(xlabel="iteration", ylabel="train loss", title="Training loss")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_curves(train_acc: np.ndarray, test_acc: np.ndarray) -> Figure:
+    """train_acc, test_acc: (epochs,) accuracy at the start of each epoch."""
+    fig = Figure(figsize=(6, 4))
+    ax = fig.add_subplot()
+    epochs = np.arange(len(train_acc))
+    ax.plot(epochs, train_acc, marker="o", label="train acc")
+    ax.plot(epochs, test_acc, marker="s", linestyle="--", label="test acc")
+    ax.set(xlabel="epoch", ylabel="accuracy", ylim=(0, 1), title="Accuracy per epoch")
+    ax.legend(loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def confusion_matrix(confusion: np.ndarray) -> Figure:
+    """confusion: (C, C) counts, rows = true class, columns = predicted class."""
+    fig = Figure(figsize=(5.5, 5))
+    ax = fig.add_subplot()
+    image = ax.imshow(confusion, cmap="Blues")
+    n = len(confusion)
+    ax.set(xticks=range(n), yticks=range(n), xlabel="predicted", ylabel="true")
+    ax.set_title("Confusion matrix (test set)")
+    threshold = confusion.max() / 2
+    for (row, col), count in np.ndenumerate(confusion):
+        color = "white" if count > threshold else "black"
+        ax.text(col, row, str(count), ha="center", va="center", fontsize=7, color=color)
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    return fig
+
+
+def descent_path(path: np.ndarray, lr: float) -> Figure:
+    """path: (steps + 1, 2) points visited minimising x0**2 + x1**2, over its contour plot."""
+    fig = Figure(figsize=(5, 5))
+    ax = fig.add_subplot()
+    finite = path[np.all(np.isfinite(path), axis=1)]
+    reach = max(4.5, float(np.max(np.abs(finite[:2]))) * 1.2)
+    grid = np.linspace(-reach, reach, 201)
+    x0, x1 = np.meshgrid(grid, grid)
+    ax.contour(x0, x1, x0**2 + x1**2, levels=12, colors="0.7", linewidths=0.6)
+    ax.plot(finite[:, 0], finite[:, 1], "o-", markersize=3, color="tab:blue")
+    ax.plot(*finite[0], "s", color="tab:red", label="start")
+    ax.set(xlim=(-reach, reach), ylim=(-reach, reach), xlabel="x0", ylabel="x1")
+    ax.set_title(f"Gradient descent, lr={lr:g}")
+    ax.set_aspect("equal")
+    ax.legend(loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+def sweep_accuracy(rows: list[dict], x_key: str, group_keys: tuple[str, ...]) -> Figure:
+    """Final test accuracy against ``x_key`` (log axis), one line per combination of
+    ``group_keys``; ``rows`` are the sweep summary's rows (params and metrics)."""
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.add_subplot()
+    groups: dict[tuple, list[tuple[float, float]]] = {}
+    for row in rows:
+        if row.get("final_test_acc") is None:
+            continue
+        label = tuple(row.get(k) for k in group_keys)
+        groups.setdefault(label, []).append((float(row[x_key]), float(row["final_test_acc"])))
+    for label, points in sorted(groups.items(), key=lambda item: str(item[0])):
+        points.sort()
+        name = " ".join(f"{k.split('.')[-1]}={v}" for k, v in zip(group_keys, label, strict=True))
+        ax.plot(*zip(*points, strict=True), marker="o", label=name)
+    ax.set(xlabel=x_key, ylabel="final test accuracy", title="Sweep: test accuracy")
+    ax.set_xscale("log")
+    ax.grid(alpha=0.3)
+    if groups:
+        ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def overlaid_losses(curves: dict[str, np.ndarray]) -> Figure:
+    """curves: run label -> (iters,) loss per iteration, drawn on one axis."""
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.add_subplot()
+    for label, losses in curves.items():
+        ax.plot(np.arange(len(losses)), losses, linewidth=0.5, label=label)
+    ax.set(xlabel="iteration", ylabel="train loss", title="Sweep: loss curves", yscale="log")
+    ax.grid(alpha=0.3)
+    if 0 < len(curves) <= 12:
+        ax.legend(fontsize=6, loc="upper right")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,111 @@
+"""``run(cfg)``: one job, from a composed config to a tracked result.
+
+The stages are plain functions (``load_data`` -> ``train`` -> ``evaluate``); this module
+wires them to tracking at the edges. ``pipeline.__main__`` is the Hydra entry calling it.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+from threadpoolctl import threadpool_limits
+
+from pipeline.config import validate
+from pipeline.data import Dataset, load_data
+from pipeline.evaluate import evaluate
+from pipeline.progress import make_progress
+from pipeline.recording import JobInfo, Recorder, run_name
+from pipeline.tracking import RunSink
+from pipeline.train import History, train
+from scratchnn import TwoLayerNet
+
+log = logging.getLogger(__name__)
+
+
+def compute_dtype(cfg: Any) -> str:
+    """``data.dtype``, with ``auto`` = float32 for analytic training, float64 for numerical."""
+    if cfg.data.dtype != "auto":
+        return cfg.data.dtype
+    return "float64" if cfg.train.gradient == "numerical" else "float32"
+
+
+def run(cfg: Any, job: JobInfo | None = None) -> dict[str, Any]:
+    """Run the job ``cfg`` describes; returns its final metrics (and run id when tracked)."""
+    validate(cfg)
+    job = job or JobInfo(output_dir=Path(tempfile.mkdtemp(prefix="scratchnn-run-")))
+    with threadpool_limits(limits=cfg.train.blas_threads):
+        if cfg.task == "gradient_descent":
+            from pipeline.descent import run_gradient_descent
+
+            return run_gradient_descent(cfg, job)
+        return run_training(cfg, job)
+
+
+def run_training(cfg: Any, job: JobInfo) -> dict[str, Any]:
+    """load_data -> train -> evaluate, recorded in MLflow unless ``tracking.enabled`` is off."""
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    recorder = Recorder(cfg, job, resolved) if cfg.tracking.enabled else None
+    data_cfg = OmegaConf.merge(cfg.data, {"dtype": compute_dtype(cfg)})
+    data = load_data(data_cfg, cfg.seed)
+    if recorder is None:
+        net, history = _train(cfg, data, None, job)
+        return _outcome(net, history, data, None)
+    recorder.open()
+    twin = None if cfg.force else recorder.finished_twin()
+    if twin is not None:
+        log.info("skipped %s: run %s already finished with this config", run_name(cfg), twin)
+        recorder.report_to_parent(twin)
+        return {"run_id": twin, "reused": True}
+    tags = {"gradient": cfg.train.gradient, "data_sha256": data.sha256, "dtype": data_cfg.dtype}
+    sink = recorder.start(tags)
+    status = "KILLED"  # unless training and recording complete
+    try:
+        net, history = _train(cfg, data, sink, job)
+        result = _outcome(net, history, data, sink)
+        recorder.save_history(sink, history)
+        if history.diverged_at is None:
+            result["weights_sha256"] = recorder.save_model(sink, net.params)
+            sink.set_tags({"weights_sha256": result["weights_sha256"]})
+        status = "FAILED" if history.diverged_at is not None else "FINISHED"
+        return {**result, "run_id": sink.run_id}
+    finally:
+        sink.end(status)
+
+
+def _train(cfg: Any, data: Dataset, sink: RunSink | None, job: JobInfo):
+    in_sweep = job.sweep_dir is not None
+    progress = make_progress(cfg.progress, cfg.train.iters, run_name(cfg), in_sweep)
+    try:
+        return train(data, cfg.model, cfg.train, cfg.seed, sink, progress)
+    finally:
+        if progress:
+            progress.close()
+
+
+def _outcome(
+    net: TwoLayerNet, history: History, data: Dataset, sink: RunSink | None
+) -> dict[str, Any]:
+    """Final metrics (or the divergence), with figures sent to ``sink``."""
+    losses = history.losses[: history.iters_run]
+    if sink:
+        sink.log_figure("loss_curve", losses=losses)
+        if history.train_acc:
+            sink.log_figure(
+                "accuracy_curves", train_acc=history.train_acc, test_acc=history.test_acc
+            )
+    if history.diverged_at is not None:
+        log.warning("%s", history.stop_reason)
+        if sink:
+            sink.set_tags(
+                {"diverged_at": str(history.diverged_at), "stop_reason": history.stop_reason}
+            )
+        return {"diverged_at": history.diverged_at, "stop_reason": history.stop_reason}
+    metrics, confusion = evaluate(net, data)
+    if sink:
+        sink.log_metrics(metrics)
+        sink.log_figure("confusion_matrix", confusion=confusion)
+    return metrics

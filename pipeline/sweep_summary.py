@@ -1,0 +1,89 @@
+"""The summary a sweep's parent run gets: a CSV row per job, comparison plots, the best run."""
+
+from __future__ import annotations
+
+import csv
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline import plots
+from pipeline.recording import JOB_TAG_PREFIX
+
+AXES = ("train.lr", "train.batch_size", "model.hidden_size")
+SCORE = "final_test_acc"  # what "best" means
+
+
+def job_runs(client: Any, parent_id: str) -> list[tuple[int, str]]:
+    """(job number, run id) of each job the parent's tags name, in job order."""
+    tags = client.get_run(parent_id).data.tags
+    prefix = len(JOB_TAG_PREFIX)
+    return sorted((int(k[prefix:]), v) for k, v in tags.items() if k.startswith(JOB_TAG_PREFIX))
+
+
+def summary_rows(client: Any, parent_id: str) -> list[dict[str, Any]]:
+    """One row per job: status, whether its run was reused, the params that vary between
+    the jobs, and every metric's last value."""
+    runs = [(job, client.get_run(run_id)) for job, run_id in job_runs(client, parent_id)]
+    all_params = [run.data.params for _, run in runs]
+    varying = sorted({k for p in all_params for k in p if len({q.get(k) for q in all_params}) > 1})
+    rows = []
+    for job, run in runs:
+        row: dict[str, Any] = {"job": job, "run_id": run.info.run_id, "status": run.info.status}
+        row["reused"] = run.data.tags.get("mlflow.parentRunId") != parent_id
+        row["diverged_at"] = run.data.tags.get("diverged_at", "")
+        row.update({k: run.data.params.get(k, "") for k in varying})
+        row.update(dict(sorted(run.data.metrics.items())))
+        rows.append(row)
+    return rows
+
+
+def best_row(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    finished = [r for r in rows if r["status"] == "FINISHED" and r.get(SCORE) is not None]
+    return max(finished, key=lambda r: r[SCORE], default=None)
+
+
+def summarize(client: Any, parent_id: str, sweep_dir: Path) -> list[dict[str, Any]]:
+    """Log ``summary.csv``, comparison plots and ``best_run_id`` to the parent run."""
+    rows = summary_rows(client, parent_id)
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    columns = list(dict.fromkeys(k for row in rows for k in row)) or ["job"]
+    with open(sweep_dir / "summary.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    client.log_artifact(parent_id, str(sweep_dir / "summary.csv"))
+    if any(row.get(SCORE) is not None for row in rows):
+        _log_comparisons(client, parent_id, rows)
+    client.set_tag(parent_id, "n_jobs", str(len(rows)))
+    best = best_row(rows)
+    if best is not None:
+        client.set_tag(parent_id, "best_run_id", best["run_id"])
+        client.log_metric(parent_id, f"best_{SCORE.removeprefix('final_')}", best[SCORE])
+    return rows
+
+
+def _log_comparisons(client: Any, parent_id: str, rows: list[dict[str, Any]]) -> None:
+    """Test accuracy against lr per (hidden size, batch size), and the loss curves overlaid."""
+    full = [{**client.get_run(r["run_id"]).data.params, **r} for r in rows]
+    figure = plots.sweep_accuracy(full, "train.lr", ("model.hidden_size", "train.batch_size"))
+    client.log_figure(parent_id, figure, "figures/test_acc_vs_lr.png")
+    curves = {_label(row): _losses(client, row["run_id"]) for row in full}
+    client.log_figure(parent_id, plots.overlaid_losses(curves), "figures/loss_curves.png")
+
+
+def _label(row: dict[str, Any]) -> str:
+    return " ".join(f"{k.split('.')[-1]}={row.get(k)}" for k in AXES)
+
+
+def _losses(client: Any, run_id: str) -> np.ndarray:
+    """The run's loss curve, from its ``history.npz`` artifact (empty if it has none)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = client.download_artifacts(run_id, "history.npz", tmp)
+        except Exception:  # noqa: BLE001 - a killed run has no history file
+            return np.array([])
+        with np.load(path, allow_pickle=False) as history:
+            return history["losses"]

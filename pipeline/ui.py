@@ -1,0 +1,55 @@
+"""``python -m pipeline.ui [--port N] [--host H]``: the MLflow UI on the project's store.
+
+Binds 127.0.0.1 unless ``--host`` says otherwise, prints the link to the runs table (MLflow
+3 opens in its GenAI view by default) and does not start MLflow's job runners, which this
+project never uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from pipeline.tracking import resolve_uri
+
+DEFAULT_OUTPUTS = "outputs"
+
+
+def runs_url(host: str, port: int, experiment_id: str | None) -> str:
+    base = f"http://{host}:{port}/"
+    if experiment_id is None:
+        return base
+    return f"{base}#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--host", default="127.0.0.1", help="default: loopback only")
+    parser.add_argument("--experiment", default="scratchnn")
+    parser.add_argument("--outputs-dir", default=DEFAULT_OUTPUTS)
+    args = parser.parse_args(argv)
+
+    class Tracking:  # the tracking config keys resolve_uri reads
+        uri = None
+
+    uri = resolve_uri(Tracking, args.outputs_dir)
+    from mlflow.tracking import MlflowClient
+
+    experiment = MlflowClient(uri).get_experiment_by_name(args.experiment)
+    experiment_id = experiment.experiment_id if experiment else None
+    print(
+        f"MLflow UI for {uri}\n  open {runs_url(args.host, args.port, experiment_id)}", flush=True
+    )
+    if experiment_id is None:
+        print(f"  (no experiment {args.experiment!r} yet: run `make train` or `make sweep`)")
+    os.environ["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
+    command = ["mlflow", "ui", "--backend-store-uri", uri, "--host", args.host]
+    command += ["--port", str(args.port)]
+    mlflow = os.path.join(os.path.dirname(sys.executable), "mlflow")
+    os.execv(mlflow, command)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""Shared fixtures: configs composed with Hydra's compose API, stores under ``tmp_path``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from pipeline.config import register_schema
+
+ROOT = Path(__file__).resolve().parent.parent
+CONF_DIR = str(ROOT / "conf")
+
+register_schema()
+
+
+def compose_config(outputs_dir: Path, *overrides: str, data: str = "synthetic", hydra=False):
+    """The composed config: synthetic data unless told, store and outputs in ``outputs_dir``."""
+    base = [f"data={data}", f"outputs_dir={outputs_dir}", "progress=none"]
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose("config", overrides=[*base, *overrides], return_hydra_config=hydra)
+
+
+@pytest.fixture
+def make_cfg(tmp_path):
+    """``make_cfg(*overrides, data=..., hydra=...)``: ``compose_config`` into ``tmp_path``."""
+
+    def make(*overrides: str, data: str = "synthetic", hydra: bool = False):
+        return compose_config(tmp_path, *overrides, data=data, hydra=hydra)
+
+    return make
+
+
+@pytest.fixture
+def store_uri(tmp_path) -> str:
+    return f"sqlite:///{tmp_path}/mlflow.db"
+
+
+def run_pipeline(*args: str, cwd: Path = ROOT, timeout: float = 600, env=None):
+    """``python -m pipeline *args`` in a subprocess; returns the CompletedProcess."""
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("MLFLOW_TRACKING_URI", None)
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+    )

@@ -1,0 +1,78 @@
+"""A single tracked run on the synthetic data, read back from the MLflow store."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from pipeline.provenance import weights_sha256
+from pipeline.recording import JobInfo
+from pipeline.run import run
+from tests.conftest import compose_config
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("run")
+    overrides = ["train.iters=120", "train.batch_size=50", "train.lr=1.0", "model.hidden_size=16"]
+    cfg = compose_config(tmp_path, *overrides)
+    result = run(cfg, JobInfo(output_dir=tmp_path / "job"))
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    return cfg, result, client, client.get_run(result["run_id"])
+
+
+def test_run_logs_params_tags_and_status(finished_run):
+    cfg, _, _, mlflow_run = finished_run
+    assert mlflow_run.info.status == "FINISHED"
+    assert mlflow_run.info.run_name == "lr=1 bs=50 h=16 analytic"
+    params = mlflow_run.data.params
+    assert params["train.lr"] == "1.0"
+    assert params["train.batch_size"] == "50"
+    assert params["model.hidden_size"] == "16"
+    assert params["data.name"] == "synthetic"
+    assert params["seed"] == "0"
+    tags = mlflow_run.data.tags
+    for key in ("git_commit", "git_dirty", "numpy_version", "blas", "data_sha256", "seed"):
+        assert tags[key], key
+    assert tags["gradient"] == "analytic"
+
+
+def test_run_logs_every_loss_point_and_each_epoch(finished_run):
+    cfg, result, client, mlflow_run = finished_run
+    losses = client.get_metric_history(mlflow_run.info.run_id, "train_loss")
+    assert sorted(m.step for m in losses) == list(range(120))
+    # 1000 training samples / batch 50 = 20 iterations per epoch: 6 evaluations in 120
+    for key in ("train_acc", "test_acc"):
+        history = client.get_metric_history(mlflow_run.info.run_id, key)
+        assert sorted(m.step for m in history) == list(range(6))
+    metrics = mlflow_run.data.metrics
+    assert metrics["final_test_acc"] == pytest.approx(result["final_test_acc"])
+    assert metrics["final_test_acc"] > 0.5  # learnt something
+    assert metrics["final_train_loss"] < losses[0].value
+
+
+def test_run_logs_figures_config_and_weights(finished_run, tmp_path):
+    cfg, result, client, mlflow_run = finished_run
+    run_id = mlflow_run.info.run_id
+    names = {a.path for a in client.list_artifacts(run_id, "figures")}
+    assert names == {
+        "figures/loss_curve.png",
+        "figures/accuracy_curves.png",
+        "figures/confusion_matrix.png",
+    }
+    config_file = client.download_artifacts(run_id, "config/config_resolved.yaml", str(tmp_path))
+    assert "lr: 1.0" in open(config_file).read()
+    weights_file = client.download_artifacts(run_id, "weights.npz", str(tmp_path))
+    with np.load(weights_file, allow_pickle=False) as weights:
+        params = {k: weights[k] for k in weights.files}
+    assert set(params) == {"W1", "b1", "W2", "b2"}
+    assert weights_sha256(params) == mlflow_run.data.tags["weights_sha256"]
+    assert result["weights_sha256"] == mlflow_run.data.tags["weights_sha256"]
+
+
+def test_untracked_run_needs_no_store(make_cfg, tmp_path):
+    cfg = make_cfg("tracking.enabled=false", "train.iters=50", "model.hidden_size=8")
+    result = run(cfg, JobInfo(output_dir=tmp_path / "job"))
+    assert 0.0 <= result["final_test_acc"] <= 1.0
+    assert not (tmp_path / "mlflow.db").exists()

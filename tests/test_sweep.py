@@ -1,0 +1,41 @@
+"""A real sweep: ``python -m pipeline --multirun`` with the joblib launcher, brand-new store."""
+
+from __future__ import annotations
+
+import csv
+
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import run_pipeline
+
+
+def children_of(client, experiment_id, parent_id):
+    return client.search_runs(
+        [experiment_id], f"tags.`mlflow.parentRunId` = '{parent_id}'", max_results=100
+    )
+
+
+def test_two_by_two_sweep_on_a_new_store(tmp_path, store_uri):
+    done = run_pipeline("--multirun", "sweep=small", f"outputs_dir={tmp_path}", "train.iters=100")
+    assert done.returncode == 0, done.stderr[-3000:]
+    client = MlflowClient(store_uri)
+    experiment = client.get_experiment_by_name("scratchnn")
+    parents = client.search_runs([experiment.experiment_id], "tags.`scratchnn.role` = 'sweep'")
+    assert len(parents) == 1
+    parent = parents[0]
+    assert parent.info.status == "FINISHED"
+    children = children_of(client, experiment.experiment_id, parent.info.run_id)
+    assert len(children) == 4
+    combos = {(c.data.params["train.lr"], c.data.params["model.hidden_size"]) for c in children}
+    assert combos == {("0.5", "16"), ("0.5", "32"), ("1.0", "16"), ("1.0", "32")}
+    for child in children:
+        assert child.info.status == "FINISHED"
+        losses = client.get_metric_history(child.info.run_id, "train_loss")
+        assert sorted(m.step for m in losses) == list(range(100))
+    summary = client.download_artifacts(parent.info.run_id, "summary.csv", str(tmp_path))
+    rows = list(csv.DictReader(open(summary)))
+    assert sorted(r["run_id"] for r in rows) == sorted(c.info.run_id for c in children)
+    best = max(rows, key=lambda r: float(r["final_test_acc"]))
+    assert parent.data.tags["best_run_id"] == best["run_id"]
+    figures = {a.path for a in client.list_artifacts(parent.info.run_id, "figures")}
+    assert figures == {"figures/test_acc_vs_lr.png", "figures/loss_curves.png"}
