@@ -9,7 +9,10 @@ ARGS   ?=
 
 .DEFAULT_GOAL := help
 PORT   ?= 5000
-.PHONY: help setup test test-fast lint data train sweep sweep-gd ui
+FORCE  ?=
+RUN    ?=
+SWEEP_FORCE := $(if $(filter 1 true yes,$(FORCE)),force=true,)
+.PHONY: help setup test test-fast lint data train sweep sweep-gd ui rerun
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -38,11 +41,15 @@ data: setup ## fetch and verify the full MNIST into the user cache (first use do
 train: setup ## one run: make train ARGS='train.lr=0.5 model.hidden_size=100'
 	$(BIN)/python -m pipeline $(ARGS)
 
-sweep: setup ## the default sweep (lr x batch size x hidden size), in parallel; ARGS= adds overrides
-	$(BIN)/python -m pipeline --multirun sweep=default $(ARGS)
+sweep: setup ## the default sweep (lr x batch size x hidden size) in parallel; skips finished jobs unless FORCE=1
+	$(BIN)/python -m pipeline --multirun sweep=default $(SWEEP_FORCE) $(ARGS)
 
 sweep-gd: setup ## the notebook's gradient-descent experiment at lr 0.1, 10.0 and 1e-10
 	$(BIN)/python -m pipeline --multirun sweep=gradient_descent $(ARGS)
+
+rerun: setup ## rerun a tracked run and compare it point by point: make rerun RUN=<run id>
+	@test -n "$(RUN)" || { echo "usage: make rerun RUN=<mlflow run id>" >&2; exit 2; }
+	$(BIN)/python -m pipeline.rerun $(RUN)
 
 ui: setup ## the MLflow UI on 127.0.0.1:$(PORT) against the project's store (prints the URL)
 	$(BIN)/python -m pipeline.ui --port $(PORT)

@@ -39,10 +39,27 @@ def job_info() -> JobInfo:
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 def hydra_entry(cfg: DictConfig) -> dict:
     try:
-        return run(cfg, job_info())
+        job = job_info()
+        result = run(cfg, job)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+    if job.sweep_dir is None:
+        report(result)
+    return result
+
+
+def report(result: dict) -> None:
+    """One line on how a single run ended, and where to look at it."""
+    if "diverged_at" in result:
+        print(f"run {result.get('run_id', '')} FAILED: {result['stop_reason']}")
+    elif "final_test_acc" in result:
+        print(
+            f"run {result.get('run_id', '(untracked)')} finished: "
+            f"test_acc={result['final_test_acc']:.4f} train_acc={result['final_train_acc']:.4f}"
+        )
+    if result.get("run_id"):
+        print("open the MLflow UI with `make ui`")
 
 
 def main() -> None:

@@ -86,7 +86,9 @@ class Config:
     seed: int = 0
     outputs_dir: str = "outputs"
     progress: str = "auto"
-    force: bool = False  # rerun jobs that already have a FINISHED run with the same fingerprint
+    force: bool = (
+        False  # a sweep reruns jobs that already have a FINISHED run of the same fingerprint
+    )
 
 
 def register_schema() -> None:

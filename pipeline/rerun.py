@@ -21,6 +21,11 @@ from pipeline.recording import JobInfo, flatten
 from pipeline.tracking import resolve_uri
 
 PROVENANCE_TAGS = ("git_commit", "data_sha256", "numpy_version", "code_version")
+TRAINING_ORDER = ("train_loss", "train_acc", "test_acc")  # compared first: they come first
+
+
+def _training_order(key: str) -> tuple[int, str]:
+    return (TRAINING_ORDER.index(key) if key in TRAINING_ORDER else len(TRAINING_ORDER), key)
 
 
 def logged_config(client: Any, run_id: str, uri: str) -> Any:
@@ -34,7 +39,7 @@ def logged_config(client: Any, run_id: str, uri: str) -> Any:
 
 def first_difference(client: Any, original: Any, rerun: Any) -> str | None:
     """``None`` when every metric point and the weights match, else what differs first."""
-    keys = sorted(set(original.data.metrics) | set(rerun.data.metrics))
+    keys = sorted(set(original.data.metrics) | set(rerun.data.metrics), key=_training_order)
     for key in keys:
         before = sorted(
             (m.step, m.value) for m in client.get_metric_history(original.info.run_id, key)

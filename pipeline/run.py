@@ -55,7 +55,8 @@ def run_training(cfg: Any, job: JobInfo) -> dict[str, Any]:
         net, history = _train(cfg, data, None, job)
         return _outcome(net, history, data, None)
     recorder.open()
-    twin = None if cfg.force else recorder.finished_twin()
+    resumable = job.sweep_dir is not None and not cfg.force  # a sweep skips finished jobs
+    twin = recorder.finished_twin() if resumable else None
     if twin is not None:
         log.info("skipped %s: run %s already finished with this config", run_name(cfg), twin)
         recorder.report_to_parent(twin)

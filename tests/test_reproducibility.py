@@ -1,0 +1,110 @@
+"""Reruns are bitwise identical, altered configs are caught, sweeps resume, launchers agree."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from pipeline.recording import JobInfo
+from pipeline.rerun import rerun
+from pipeline.run import run
+from tests.conftest import compose_config, run_pipeline
+
+SMALL = ("train.iters=60", "train.batch_size=50", "train.lr=1.0", "model.hidden_size=8")
+
+
+@pytest.fixture(scope="module")
+def original(tmp_path_factory):
+    """A finished run on a fresh store: (store uri, outputs dir, run id)."""
+    out = tmp_path_factory.mktemp("repro")
+    result = run(compose_config(out, *SMALL), JobInfo(output_dir=out / "job"))
+    return f"sqlite:///{out}/mlflow.db", out, result["run_id"]
+
+
+def test_rerun_is_identical(original, capsys):
+    uri, out, run_id = original
+    assert rerun(run_id, uri, str(out)) == 0
+    printed = capsys.readouterr().out
+    assert "identical: rerun" in printed and run_id in printed
+    client = MlflowClient(uri)
+    reruns = client.search_runs(
+        [client.get_run(run_id).info.experiment_id], f"tags.rerun_of = '{run_id}'"
+    )
+    assert len(reruns) == 1 and reruns[0].info.status == "FINISHED"
+
+
+def test_rerun_of_an_altered_config_reports_the_difference(original, capsys):
+    uri, out, run_id = original
+    client = MlflowClient(uri)
+    artifacts = client.get_run(run_id).info.artifact_uri.removeprefix("file://")
+    logged = Path(artifacts) / "config" / "config_resolved.yaml"
+    text = logged.read_text()
+    assert "lr: 1.0" in text
+    logged.write_text(text.replace("lr: 1.0", "lr: 0.9", 1))
+    try:
+        assert rerun(run_id, uri, str(out)) == 1
+    finally:
+        logged.write_text(text)
+    printed = capsys.readouterr().out
+    assert "warning: train.lr: 1.0 logged as param, 0.9 in the logged config" in printed
+    assert "different: rerun" in printed
+    assert "first difference: " in printed and "train_loss at step 1" in printed
+
+
+def _sweep(out: Path, *args: str):
+    done = run_pipeline("--multirun", "sweep=small", f"outputs_dir={out}", "train.iters=40", *args)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def _summary(client, parent_id, out):
+    path = client.download_artifacts(parent_id, "summary.csv", str(out))
+    return list(csv.DictReader(open(path)))
+
+
+def _parents(client):
+    experiment = client.get_experiment_by_name("scratchnn")
+    return client.search_runs(
+        [experiment.experiment_id], "tags.`scratchnn.role` = 'sweep'", order_by=["start_time ASC"]
+    )
+
+
+def test_an_interrupted_sweep_resumes_with_only_the_missing_jobs(tmp_path):
+    # The first attempt got through half of the grid (lr=0.5 only) before it stopped.
+    _sweep(tmp_path, "train.lr=0.5")
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    experiment_id = client.get_experiment_by_name("scratchnn").experiment_id
+    first_runs = client.search_runs([experiment_id], "tags.`scratchnn.role` = 'job'")
+    assert len(first_runs) == 2
+    done = _sweep(tmp_path)  # the whole 2 x 2 grid
+    jobs = client.search_runs([experiment_id], "tags.`scratchnn.role` = 'job'")
+    assert len(jobs) == 4  # only the two missing jobs ran
+    rows = _summary(client, _parents(client)[-1].info.run_id, tmp_path)
+    assert len(rows) == 4
+    assert sorted(r["reused"] for r in rows) == ["False", "False", "True", "True"]
+    assert {r["run_id"] for r in rows} == {r.info.run_id for r in jobs}
+    assert "reused: finished earlier" in done.stdout
+    _sweep(tmp_path, "force=true")  # FORCE=1 reruns everything
+    assert len(client.search_runs([experiment_id], "tags.`scratchnn.role` = 'job'")) == 8
+
+
+def test_basic_and_joblib_launchers_give_identical_metrics(tmp_path):
+    one_job = ("train.lr=1.0", "model.hidden_size=16", "force=true")
+    _sweep(tmp_path, *one_job, "hydra/launcher=basic")
+    _sweep(tmp_path, *one_job)  # joblib, the default
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    experiment_id = client.get_experiment_by_name("scratchnn").experiment_id
+    basic, joblib = client.search_runs(
+        [experiment_id], "tags.`scratchnn.role` = 'job'", order_by=["start_time ASC"]
+    )
+    assert basic.data.tags["weights_sha256"] == joblib.data.tags["weights_sha256"]
+    for key in ("train_loss", "train_acc", "test_acc", "final_test_loss"):
+        points = [
+            [(m.step, m.value) for m in client.get_metric_history(r.info.run_id, key)]
+            for r in (basic, joblib)
+        ]
+        assert sorted(points[0]) == sorted(points[1]), key
+        assert len(points[0]) > 0
