@@ -12,8 +12,10 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from pipeline.config import ConfigError, register_schema
+from pipeline.preflight import check_command_line
 from pipeline.recording import JobInfo
 from pipeline.run import run
+from pipeline.tracking import TrackingError
 
 
 class Terminated(BaseException):
@@ -38,12 +40,16 @@ def job_info() -> JobInfo:
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 def hydra_entry(cfg: DictConfig) -> dict:
+    _handle_sigterm()  # again here: a parallel job runs in a worker process
     try:
         job = job_info()
         result = run(cfg, job)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+    except TrackingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
     if job.sweep_dir is None:
         report(result)
     return result
@@ -52,7 +58,7 @@ def hydra_entry(cfg: DictConfig) -> dict:
 def report(result: dict) -> None:
     """One line on how a single run ended, and where to look at it."""
     if "diverged_at" in result:
-        print(f"run {result.get('run_id', '')} FAILED: {result['stop_reason']}")
+        print(f"run {result.get('run_id', '(untracked)')} FAILED: {result['stop_reason']}")
     elif "final_test_acc" in result:
         print(
             f"run {result.get('run_id', '(untracked)')} finished: "
@@ -62,21 +68,35 @@ def report(result: dict) -> None:
         print("open the MLflow UI with `make ui`")
 
 
+def _handle_sigterm() -> None:
+    try:
+        signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread (a thread-based launcher): leave it
+        pass
+
+
 def main() -> None:
     register_schema()
-    signal.signal(signal.SIGTERM, _raise_terminated)
+    _handle_sigterm()
     try:
+        check_command_line(sys.argv[1:])
         hydra_entry()
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
     except KeyboardInterrupt:
-        print(
-            "interrupted: buffered metrics were flushed, the run is marked KILLED", file=sys.stderr
-        )
-        sys.exit(130)
+        _stopped("interrupted", 130)
     except Terminated:
-        print(
-            "terminated: buffered metrics were flushed, the run is marked KILLED", file=sys.stderr
-        )
-        sys.exit(143)
+        _stopped("terminated", 143)
+
+
+def _stopped(what: str, code: int) -> None:
+    """After Ctrl-C (130) or SIGTERM (143): metrics are flushed, runs marked KILLED."""
+    from pipeline.callbacks import abandon_open_sweeps
+
+    abandon_open_sweeps("KILLED")
+    print(f"{what}: buffered metrics were flushed and the run marked KILLED", file=sys.stderr)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from pipeline.recording import ROLE_TAG, SWEEP_DIR_TAG
-from pipeline.tracking import artifact_location, resolve_uri
+from pipeline.tracking import TrackingError, artifact_location, check_server, resolve_uri
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
@@ -30,6 +31,7 @@ def open_store(cfg: DictConfig):
     from mlflow.tracking import MlflowClient
 
     uri = resolve_uri(cfg.tracking, cfg.outputs_dir)
+    check_server(uri)
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name(cfg.tracking.experiment)
     if experiment is not None:
@@ -42,16 +44,17 @@ class SweepRun(Callback):
     """The parent run of a sweep and, when it ends, its summary."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from pipeline.sweep_validation import validate_sweep
-
-        validate_sweep(config)
         if config.data.name == "mnist":  # fetch once here, not once per parallel job
             from pipeline.mnist import fetch_mnist, resolve_data_dir
 
             fetch_mnist(resolve_data_dir(config.data.data_dir))
         if not config.tracking.enabled:
             return
-        client, experiment_id = open_store(config)
+        try:
+            client, experiment_id = open_store(config)
+        except TrackingError as error:
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(1)
         sweep_dir = str(Path(config.hydra.sweep.dir).resolve())
         tags = {ROLE_TAG: "sweep", SWEEP_DIR_TAG: sweep_dir}
         run = client.create_run(experiment_id, tags=tags, run_name=f"sweep {Path(sweep_dir).name}")
@@ -80,15 +83,18 @@ def abandon_open_sweeps(status: str = "KILLED") -> None:
 def print_summary(rows: list[dict[str, Any]], parent_id: str) -> None:
     """The sweep's jobs, one line each (the params that vary, the outcome), and what next."""
     print(f"\nsweep {parent_id}: {len(rows)} jobs")
-    fixed = {"job", "run_id", "status", "reused", "diverged_at"}
     for row in rows:
-        varying = " ".join(f"{k.split('.')[-1]}={v}" for k, v in row.items() if "." in k)
+        varying = " ".join(
+            f"{k.split('.')[-1]}={v}" for k, v in row.items() if k.startswith("params.")
+        )
+        metrics = {
+            k.removeprefix("metrics."): v for k, v in row.items() if k.startswith("metrics.")
+        }
         if row["diverged_at"]:
             outcome = f"diverged at iteration {row['diverged_at']}"
-        elif row.get("final_test_acc") is not None:
-            outcome = f"test_acc={row['final_test_acc']:.4f}"
+        elif "final_test_acc" in metrics:
+            outcome = f"test_acc={metrics['final_test_acc']:.4f}"
         else:
-            metrics = {k: v for k, v in row.items() if k not in fixed and "." not in k}
             outcome = " ".join(f"{k}={v:.6g}" for k, v in metrics.items()) or row["status"]
         reused = "  (reused: finished earlier)" if row["reused"] else ""
         print(f"  #{row['job']:<3} {varying}  {outcome}{reused}")

@@ -70,17 +70,19 @@ def descent_path(path: np.ndarray, lr: float) -> Figure:
     return fig
 
 
-def sweep_accuracy(rows: list[dict], x_key: str, group_keys: tuple[str, ...]) -> Figure:
-    """Final test accuracy against ``x_key`` (log axis), one line per combination of
-    ``group_keys``; ``rows`` are the sweep summary's rows (params and metrics)."""
+def sweep_accuracy(
+    params: list[dict[str, str]], scores: list[float | None], x_key: str, group_keys: tuple
+) -> Figure:
+    """Final test accuracy (``scores``) against the param ``x_key`` (log axis), one line per
+    combination of ``group_keys``; ``params[i]`` are the params of the run scoring
+    ``scores[i]`` (None for a run without a score)."""
     fig = Figure(figsize=(7, 4.5))
     ax = fig.add_subplot()
     groups: dict[tuple, list[tuple[float, float]]] = {}
-    for row in rows:
-        if row.get("final_test_acc") is None:
-            continue
-        label = tuple(row.get(k) for k in group_keys)
-        groups.setdefault(label, []).append((float(row[x_key]), float(row["final_test_acc"])))
+    for run_params, score in zip(params, scores, strict=True):
+        if score is not None:
+            label = tuple(run_params.get(k) for k in group_keys)
+            groups.setdefault(label, []).append((float(run_params[x_key]), float(score)))
     for label, points in sorted(groups.items(), key=lambda item: str(item[0])):
         points.sort()
         name = " ".join(f"{k.split('.')[-1]}={v}" for k, v in zip(group_keys, label, strict=True))

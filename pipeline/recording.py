@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from pipeline import provenance
-from pipeline.tracking import RunSink, artifact_location, resolve_uri, writer
+from pipeline.tracking import RunSink, artifact_location, check_server, resolve_uri, writer
 
 SWEEP_DIR_TAG = "scratchnn.sweep_dir"
 FINGERPRINT_TAG = "scratchnn.fingerprint"
@@ -62,6 +62,8 @@ class Recorder:
     """The MLflow side of one job; every call goes through this process's writer."""
 
     def __init__(self, cfg: Any, job: JobInfo, resolved: dict[str, Any]) -> None:
+        self.uri = resolve_uri(cfg.tracking, cfg.outputs_dir)
+        check_server(self.uri)  # an unreachable server fails here, before any work
         writer().start()  # MLflow imports in the writer while this process loads data
         self.cfg, self.job, self.resolved = cfg, job, resolved
         self.fingerprint = provenance.fingerprint(resolved)
@@ -70,10 +72,12 @@ class Recorder:
 
     def open(self) -> None:
         """Connect to the store (raises ``TrackingError`` at once if it cannot)."""
-        uri = resolve_uri(self.cfg.tracking, self.cfg.outputs_dir)
-        location = artifact_location(uri, self.cfg.outputs_dir)
+        location = artifact_location(self.uri, self.cfg.outputs_dir)
         self.experiment_id = writer().call(
-            "open", uri=uri, experiment=self.cfg.tracking.experiment, artifact_location=location
+            "open",
+            uri=self.uri,
+            experiment=self.cfg.tracking.experiment,
+            artifact_location=location,
         )
         if self.job.sweep_dir is not None:
             parents = self._find(f"tags.`{SWEEP_DIR_TAG}` = {_quoted(self.job.sweep_dir)}")

@@ -13,7 +13,7 @@ from pipeline import plots
 from pipeline.recording import JOB_TAG_PREFIX
 
 AXES = ("train.lr", "train.batch_size", "model.hidden_size")
-SCORE = "final_test_acc"  # what "best" means
+SCORE = "metrics.final_test_acc"  # what "best" means
 
 
 def job_runs(client: Any, parent_id: str) -> list[tuple[int, str]]:
@@ -25,7 +25,7 @@ def job_runs(client: Any, parent_id: str) -> list[tuple[int, str]]:
 
 def summary_rows(client: Any, parent_id: str) -> list[dict[str, Any]]:
     """One row per job: status, whether its run was reused, the params that vary between
-    the jobs, and every metric's last value."""
+    the jobs (``params.<key>``), and every metric's last value (``metrics.<key>``)."""
     runs = [(job, client.get_run(run_id)) for job, run_id in job_runs(client, parent_id)]
     all_params = [run.data.params for _, run in runs]
     varying = sorted({k for p in all_params for k in p if len({q.get(k) for q in all_params}) > 1})
@@ -34,8 +34,8 @@ def summary_rows(client: Any, parent_id: str) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"job": job, "run_id": run.info.run_id, "status": run.info.status}
         row["reused"] = run.data.tags.get("mlflow.parentRunId") != parent_id
         row["diverged_at"] = run.data.tags.get("diverged_at", "")
-        row.update({k: run.data.params.get(k, "") for k in varying})
-        row.update(dict(sorted(run.data.metrics.items())))
+        row.update({f"params.{k}": run.data.params.get(k, "") for k in varying})
+        row.update({f"metrics.{k}": v for k, v in sorted(run.data.metrics.items())})
         rows.append(row)
     return rows
 
@@ -61,21 +61,24 @@ def summarize(client: Any, parent_id: str, sweep_dir: Path) -> list[dict[str, An
     best = best_row(rows)
     if best is not None:
         client.set_tag(parent_id, "best_run_id", best["run_id"])
-        client.log_metric(parent_id, f"best_{SCORE.removeprefix('final_')}", best[SCORE])
+        client.log_metric(parent_id, "best_test_acc", best[SCORE])
     return rows
 
 
 def _log_comparisons(client: Any, parent_id: str, rows: list[dict[str, Any]]) -> None:
     """Test accuracy against lr per (hidden size, batch size), and the loss curves overlaid."""
-    full = [{**client.get_run(r["run_id"]).data.params, **r} for r in rows]
-    figure = plots.sweep_accuracy(full, "train.lr", ("model.hidden_size", "train.batch_size"))
+    params = [client.get_run(r["run_id"]).data.params for r in rows]
+    scores = [r.get(SCORE) for r in rows]
+    figure = plots.sweep_accuracy(
+        params, scores, "train.lr", ("model.hidden_size", "train.batch_size")
+    )
     client.log_figure(parent_id, figure, "figures/test_acc_vs_lr.png")
-    curves = {_label(row): _losses(client, row["run_id"]) for row in full}
+    curves = {_label(p): _losses(client, r["run_id"]) for p, r in zip(params, rows, strict=True)}
     client.log_figure(parent_id, plots.overlaid_losses(curves), "figures/loss_curves.png")
 
 
-def _label(row: dict[str, Any]) -> str:
-    return " ".join(f"{k.split('.')[-1]}={row.get(k)}" for k in AXES)
+def _label(params: dict[str, str]) -> str:
+    return " ".join(f"{k.split('.')[-1]}={params.get(k)}" for k in AXES)
 
 
 def _losses(client: Any, run_id: str) -> np.ndarray:

@@ -48,6 +48,22 @@ def artifact_location(uri: str, outputs_dir: str | os.PathLike[str]) -> str | No
     return None
 
 
+def check_server(uri: str, timeout: float = 5.0) -> None:
+    """For a tracking server URI, fail fast (in one line) when it does not answer its health
+    check; MLflow's own client would retry for minutes. Other URIs pass."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout) as answer:
+            answer.read()
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise TrackingError(f"tracking server {uri} does not answer ({reason})") from None
+
+
 class Writer:
     """The writer process: ``call`` waits for its answer, ``send`` does not."""
 

@@ -12,6 +12,8 @@ import sys
 import time
 from typing import Any, TextIO
 
+from pipeline.tracking import TrackingError, check_server
+
 MAX_METRICS_PER_BATCH = 1000  # MLflow's log_batch limit
 MAX_PARAMS_PER_BATCH = 100
 
@@ -31,8 +33,7 @@ class Store:
         """Connect (creating the store if new) and return the experiment id."""
         from mlflow.exceptions import MlflowException
 
-        if uri.startswith(("http://", "https://")):
-            check_server(uri)
+        check_server(uri)
         self.client = self._client_class(uri)
         found = self.client.get_experiment_by_name(experiment)
         if found is not None:
@@ -101,19 +102,6 @@ class Store:
             self.end(run_id, "KILLED")
 
 
-def check_server(uri: str, timeout: float = 5.0) -> None:
-    """Fail fast, in one line, when a tracking server does not answer its health check."""
-    import urllib.error
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout) as answer:
-            answer.read()
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise ConnectionError(f"tracking server {uri} does not answer ({reason})") from None
-
-
 OPERATIONS = ("open", "find_runs", "start_run", "metrics", "tags", "artifact", "figure", "end")
 
 
@@ -127,7 +115,9 @@ def serve(lines: TextIO, answers: TextIO) -> None:
         try:
             result, ok = getattr(store, op)(**message), True
         except Exception as exc:  # report it to the training process, keep serving
-            result, ok = f"{type(exc).__name__}: {' '.join(str(exc).split())}", False
+            detail = " ".join(str(exc).split())
+            result = detail if isinstance(exc, TrackingError) else f"{type(exc).__name__}: {detail}"
+            ok = False
             if not reply:
                 print(f"scratchnn tracking: {op} failed: {result}", file=sys.stderr)
         if reply:

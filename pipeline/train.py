@@ -16,6 +16,8 @@ from pipeline.data import Dataset
 from scratchnn import TwoLayerNet
 from scratchnn.functions import labels_of
 
+SEND_EVERY = 100  # iterations: losses reach the sink at least this often
+
 
 class MetricsSink(Protocol):
     """Where metrics go: ``values[i]`` is the value of ``key`` at ``steps[i]``."""
@@ -119,6 +121,8 @@ def train(
                 if is_epoch_start(i, per_epoch):
                     sent = _send_losses(sink, history, sent)
                     _evaluate_epoch(net, data, history, i, sink, progress)
+                elif i + 1 - sent >= SEND_EVERY:
+                    sent = _send_losses(sink, history, sent)
     finally:
         _send_losses(sink, history, sent)
     return net, history

@@ -23,13 +23,23 @@ def runs_url(host: str, port: int, experiment_id: str | None) -> str:
     return f"{base}#/experiments/{experiment_id}/runs?workflowType=machine_learning"
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=5000)
     parser.add_argument("--host", default="127.0.0.1", help="default: loopback only")
     parser.add_argument("--experiment", default="scratchnn")
     parser.add_argument("--outputs-dir", default=DEFAULT_OUTPUTS)
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def mlflow_command(args: argparse.Namespace, uri: str) -> list[str]:
+    """The ``mlflow ui`` command line for ``args``."""
+    mlflow = os.path.join(os.path.dirname(sys.executable), "mlflow")
+    return [mlflow, "ui", "--backend-store-uri", uri, "--host", args.host, "--port", str(args.port)]
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
 
     class Tracking:  # the tracking config keys resolve_uri reads
         uri = None
@@ -45,10 +55,8 @@ def main(argv: list[str] | None = None) -> None:
     if experiment_id is None:
         print(f"  (no experiment {args.experiment!r} yet: run `make train` or `make sweep`)")
     os.environ["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
-    command = ["mlflow", "ui", "--backend-store-uri", uri, "--host", args.host]
-    command += ["--port", str(args.port)]
-    mlflow = os.path.join(os.path.dirname(sys.executable), "mlflow")
-    os.execv(mlflow, command)
+    command = mlflow_command(args, uri)
+    os.execv(command[0], command)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,105 @@
+"""Check every job a command line asks for before Hydra starts any of them.
+
+Each job's config is composed (the typed schema refuses misspelled keys and values of the
+wrong type, Hydra refuses unknown options of a config group) and ``validate``d (ranges and
+choices). The first problem becomes one line naming the key, the bad value and what is
+allowed; nothing has run and no run was created.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import MissingConfigException
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from pipeline.config import ConfigError, validate
+
+CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+HYDRA_FLAGS_WE_CHECK = ("-m", "--multirun")
+TYPE_NAMES = {"Float": "a number", "Integer": "an integer", "Boolean": "true or false"}
+
+
+def job_overrides(overrides: list[str], multirun: bool) -> list[list[str]]:
+    """The override list of each job: one job, or the basic sweeper's grid of a multirun
+    (sweep presets' ``hydra.sweeper.params`` first, then the command line's overrides)."""
+    parser = OverridesParser.create()
+    first_values = [_first_value(o) for o in parser.parse_overrides(overrides)]
+    base = _compose(first_values, hydra=True)  # also checks the hydra/... choices
+    if not multirun:
+        return [overrides]
+    if "BasicSweeper" not in str(OmegaConf.select(base, "hydra.sweeper._target_")):
+        return [first_values]  # e.g. Optuna picks its jobs as it goes
+    params = OmegaConf.select(base, "hydra.sweeper.params") or {}
+    arguments = [f"{key}={value}" for key, value in params.items()] + overrides
+    batches = BasicSweeper.split_arguments(parser.parse_overrides(arguments), None)
+    return [job for batch in batches for job in batch]
+
+
+def _first_value(override) -> str:
+    if not override.is_sweep_override():
+        return override.input_line
+    return f"{override.get_key_element()}={next(override.sweep_string_iterator())}"
+
+
+def _compose(overrides: list[str], hydra: bool = False):
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose("config", overrides=overrides, return_hydra_config=hydra)
+
+
+def check(overrides: list[str], multirun: bool) -> int:
+    """Compose and validate every job; returns how many. Raises ``ConfigError``."""
+    try:
+        jobs = job_overrides(overrides, multirun)
+        for job in jobs:
+            validate(_compose([o for o in job if not o.startswith("hydra")]))
+    except MissingConfigException as error:
+        raise ConfigError(_missing_option(error)) from None
+    except OmegaConfBaseException as error:
+        raise ConfigError(_bad_key(error)) from None
+    except Exception as error:  # noqa: BLE001 - Hydra wraps OmegaConf's errors
+        cause = error.__cause__
+        if isinstance(cause, OmegaConfBaseException):
+            raise ConfigError(_bad_key(cause)) from None
+        raise ConfigError(" ".join(str(error).split())) from None
+    return len(jobs)
+
+
+def _missing_option(error: MissingConfigException) -> str:
+    found = re.search(r"Could not find '([^']+)'", str(error))
+    group, _, value = (found.group(1) if found else "?/?").rpartition("/")
+    options = ", ".join(error.options or [])
+    return f"{group}={value!r} is not allowed; allowed: {options}"
+
+
+def _bad_key(error: OmegaConfBaseException) -> str:
+    key = getattr(error, "full_key", None) or "?"
+    message = str(error).splitlines()[0]
+    if "not in" in message or "Missing key" in message:
+        parent = key.rpartition(".")[0]
+        under = f" under {parent}" if parent else ""
+        return f"{key} is not a config key; allowed{under}: {_keys_under(parent)}"
+    value = re.search(r"Value '([^']*)'", message)
+    wanted = re.search(r"converted to (\w+)", message)
+    shown = repr(value.group(1)) if value else "?"
+    allowed = TYPE_NAMES.get(wanted.group(1), wanted.group(1)) if wanted else message
+    return f"{key}={shown} is not allowed; allowed: {allowed}"
+
+
+def _keys_under(parent: str) -> str:
+    node = _compose([])
+    node = OmegaConf.select(node, parent) if parent else node
+    return ", ".join(str(k) for k in node) if node is not None else "?"
+
+
+def check_command_line(argv: list[str]) -> None:
+    """``check`` for ``python -m pipeline`` arguments; other Hydra flags are left to Hydra."""
+    if any(a.startswith("-") and a not in HYDRA_FLAGS_WE_CHECK for a in argv):
+        return
+    multirun = any(a in HYDRA_FLAGS_WE_CHECK for a in argv)
+    check([a for a in argv if not a.startswith("-")], multirun)

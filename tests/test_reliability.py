@@ -1,0 +1,169 @@
+"""Bad input, divergence, interruption, concurrency and an unreachable store."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from pipeline.config import ConfigError
+from pipeline.preflight import check
+from pipeline.recording import JobInfo
+from pipeline.run import run
+from tests.conftest import ROOT, compose_config, run_pipeline
+
+
+@pytest.mark.parametrize(
+    ("overrides", "multirun", "message"),
+    [
+        (["train.lr=0"], False, "train.lr=0.0 is not allowed; allowed: a finite number > 0"),
+        (["train.lr=abc"], False, "train.lr='abc' is not allowed; allowed: a number"),
+        (["train.batch_size=0"], False, "train.batch_size=0 is not allowed"),
+        (["data=synthetic", "train.batch_size=1001"], False, "train.batch_size=1001 is larger"),
+        (["model.hidden_size=0"], False, "model.hidden_size=0 is not allowed"),
+        (["train.iters=0"], False, "train.iters=0 is not allowed"),
+        (["train.gradient=symbolic"], False, "train.gradient='symbolic' is not allowed"),
+        (["data=cifar"], False, "data='cifar' is not allowed; allowed: mnist, synthetic"),
+        (["hydra/launcher=slurmish"], False, "hydra/launcher='slurmish' is not allowed; allowed:"),
+        (["data.n_train=60001"], False, "data.n_train=60001 is not allowed; allowed: 1..60000"),
+        (["train.lrr=0.1"], False, "train.lrr is not a config key; allowed under train: gradient"),
+        (["train.lr=0.1,-2", "model.hidden_size=8,16"], True, "train.lr=-2.0 is not allowed"),
+    ],
+)
+def test_bad_input_is_one_line_before_any_job(overrides, multirun, message):
+    with pytest.raises(ConfigError) as error:
+        check(overrides, multirun)
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_bad_input_on_the_command_line_exits_2_and_creates_no_run(tmp_path):
+    for args in (["train.lr=-1"], ["--multirun", "sweep=small", "train.lr=0.5,nan"]):
+        done = run_pipeline(*args, f"outputs_dir={tmp_path}")
+        assert done.returncode == 2
+        assert done.stderr.strip().count("\n") == 0, done.stderr
+        assert done.stderr.startswith("error: train.lr=")
+        assert "Traceback" not in done.stderr
+        assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "sweeps").exists()
+
+
+def test_divergence_stops_the_run_and_marks_it_failed(tmp_path):
+    cfg = compose_config(tmp_path, "train.lr=100", "train.iters=500")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numpy warning spam
+        result = run(cfg, JobInfo(output_dir=tmp_path / "job"))
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    failed = client.get_run(result["run_id"])
+    assert failed.info.status == "FAILED"
+    at = int(failed.data.tags["diverged_at"])
+    assert at == result["diverged_at"] and at < 500
+    assert f"loss diverged at iteration {at}" in failed.data.tags["stop_reason"]
+    steps = sorted(m.step for m in client.get_metric_history(result["run_id"], "train_loss"))
+    assert steps == list(range(at + 1))  # the curve up to and including the divergence
+
+
+def test_a_diverging_job_does_not_stop_the_sweep(tmp_path):
+    done = run_pipeline(
+        "--multirun", "sweep=small", "train.lr=1.0,100", "model.hidden_size=16",
+        "train.iters=60", f"outputs_dir={tmp_path}",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert re.search(r"lr=100\.?0?\s+diverged at iteration \d+", done.stdout), done.stdout
+    assert re.search(r"lr=1\.0\s+test_acc=", done.stdout), done.stdout
+
+
+def _start(args: list[str], tmp_path: Path) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipeline", *args, f"outputs_dir={tmp_path}", "progress=lines"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        start_new_session=True,
+    )  # fmt: skip
+
+
+def _wait_for_epochs(proc: subprocess.Popen, epochs: int) -> int:
+    """Read progress lines until ``epochs`` were printed; returns the last iteration seen."""
+    last = 0
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        found = re.search(r"epoch (\d+) iter (\d+)/", line)
+        if found:
+            last = int(found.group(2))
+            if int(found.group(1)) >= epochs:
+                return last
+    raise AssertionError("training did not progress")
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupted_run_is_killed_with_every_loss_point(tmp_path, sig, code):
+    # 1000 samples / batch 10 = 100 iterations an epoch; far more iterations than it will do
+    proc = _start(["data=synthetic", "train.batch_size=10", "train.iters=10000000"], tmp_path)
+    seen = _wait_for_epochs(proc, 3)
+    os.killpg(proc.pid, sig) if sig == signal.SIGINT else proc.send_signal(sig)  # Ctrl-C: group
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == code, stderr[-2000:]
+    assert "Traceback" not in stderr
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    (killed,) = client.search_runs([client.get_experiment_by_name("scratchnn").experiment_id])
+    assert killed.info.status == "KILLED"
+    steps = sorted(m.step for m in client.get_metric_history(killed.info.run_id, "train_loss"))
+    assert steps == list(range(len(steps)))  # no gap
+    assert len(steps) >= seen  # every point up to the interruption
+
+
+def test_eight_parallel_jobs_on_a_new_store_lose_nothing(tmp_path):
+    done = run_pipeline(
+        "--multirun", "data=synthetic", "train.iters=150", "seed=0,1,2,3,4,5,6,7",
+        "hydra.launcher.n_jobs=8", f"outputs_dir={tmp_path}",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    experiment_id = client.get_experiment_by_name("scratchnn").experiment_id
+    jobs = client.search_runs([experiment_id], "tags.`scratchnn.role` = 'job'")
+    assert sorted(r.data.params["seed"] for r in jobs) == [str(s) for s in range(8)]
+    for job in jobs:
+        assert job.info.status == "FINISHED"
+        steps = sorted(m.step for m in client.get_metric_history(job.info.run_id, "train_loss"))
+        assert steps == list(range(150))
+
+
+@pytest.mark.parametrize("multirun", [False, True])
+def test_an_unreachable_tracking_server_fails_fast(tmp_path, multirun):
+    args = ["--multirun"] if multirun else []
+    start = time.monotonic()
+    done = run_pipeline(
+        *args, "data=synthetic", "tracking.uri=http://127.0.0.1:9", f"outputs_dir={tmp_path}"
+    )
+    assert done.returncode == 1
+    assert "error: tracking server http://127.0.0.1:9 does not answer" in done.stderr
+    assert "epoch" not in done.stdout  # no training started
+    assert time.monotonic() - start < 30
+
+
+def test_nothing_in_the_project_loads_pickle():
+    sources = [*ROOT.glob("scratchnn/*.py"), *ROOT.glob("pipeline/*.py")]
+    for path in sources:
+        text = path.read_text()
+        assert "import pickle" not in text and "allow_pickle=True" not in text, path
+        for call in re.findall(r"np\.load\([^)]*\)", text):
+            assert "allow_pickle=False" in call, (path, call)
+
+
+def test_the_ui_binds_loopback_by_default():
+    from pipeline import ui
+
+    command = ui.mlflow_command(ui.parse_args([]), "sqlite:////tmp/x.db")
+    assert command[command.index("--host") + 1] == "127.0.0.1"
+    explicit = ui.mlflow_command(ui.parse_args(["--host", "0.0.0.0"]), "sqlite:////tmp/x.db")
+    assert explicit[explicit.index("--host") + 1] == "0.0.0.0"  # only when asked
+    url = ui.runs_url("127.0.0.1", 5000, "1")
+    assert url == "http://127.0.0.1:5000/#/experiments/1/runs?workflowType=machine_learning"
