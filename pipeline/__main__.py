@@ -39,7 +39,9 @@ def job_info() -> JobInfo:
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
-def hydra_entry(cfg: DictConfig) -> dict:
+def hydra_entry(cfg: DictConfig) -> float:
+    """One job; returns its objective for sweepers that optimise (e.g. Optuna): the final
+    test accuracy (NaN when the run diverged), or f(x) for ``task=gradient_descent``."""
     _handle_sigterm()  # again here: a parallel job runs in a worker process
     try:
         job = job_info()
@@ -52,7 +54,7 @@ def hydra_entry(cfg: DictConfig) -> dict:
         sys.exit(1)
     if job.sweep_dir is None:
         report(result)
-    return result
+    return float(result.get("final_test_acc", result.get("f", float("nan"))))
 
 
 def report(result: dict) -> None:

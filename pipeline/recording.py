@@ -88,13 +88,14 @@ class Recorder:
             "find_runs", experiment_id=self.experiment_id, filter_string=filter_string
         )
 
-    def finished_twin(self) -> str | None:
-        """Id of a FINISHED run with this job's fingerprint (same config and code), if any."""
+    def finished_twin(self) -> dict[str, Any] | None:
+        """A FINISHED run with this job's fingerprint (same config and code), if any:
+        ``{"run_id": ..., "status": ..., "metrics": {...}}``."""
         runs = self._find(
             f"tags.`{FINGERPRINT_TAG}` = {_quoted(self.fingerprint)} "
             "and attributes.status = 'FINISHED'"
         )
-        return runs[0]["run_id"] if runs else None
+        return runs[0] if runs else None
 
     def start(self, extra_tags: dict[str, str]) -> RunSink:
         tags = {

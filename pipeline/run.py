@@ -58,9 +58,9 @@ def run_training(cfg: Any, job: JobInfo) -> dict[str, Any]:
     resumable = job.sweep_dir is not None and not cfg.force  # a sweep skips finished jobs
     twin = recorder.finished_twin() if resumable else None
     if twin is not None:
-        log.info("skipped %s: run %s already finished with this config", run_name(cfg), twin)
-        recorder.report_to_parent(twin)
-        return {"run_id": twin, "reused": True}
+        log.info("skipped %s: run %s finished earlier", run_name(cfg), twin["run_id"])
+        recorder.report_to_parent(twin["run_id"])
+        return {**twin["metrics"], "run_id": twin["run_id"], "reused": True}
     tags = {"gradient": cfg.train.gradient, "data_sha256": data.sha256, "dtype": data_cfg.dtype}
     sink = recorder.start(tags)
     status = "KILLED"  # unless training and recording complete

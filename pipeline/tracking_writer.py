@@ -45,7 +45,10 @@ class Store:
 
     def find_runs(self, experiment_id: str, filter_string: str) -> list[dict[str, Any]]:
         runs = self.client.search_runs([experiment_id], filter_string, max_results=100)
-        return [{"run_id": r.info.run_id, "status": r.info.status} for r in runs]
+        return [
+            {"run_id": r.info.run_id, "status": r.info.status, "metrics": r.data.metrics}
+            for r in runs
+        ]
 
     def start_run(self, experiment_id, run_name, tags, params) -> str:
         from mlflow.entities import Param

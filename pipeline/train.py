@@ -15,6 +15,7 @@ import numpy as np
 from pipeline.data import Dataset
 from scratchnn import TwoLayerNet
 from scratchnn.functions import labels_of
+from scratchnn.fused import FusedSGD, accuracy
 
 SEND_EVERY = 100  # iterations: losses reach the sink at least this often
 
@@ -101,7 +102,7 @@ def train(
     net = make_network(data, model_cfg, seed)
     _, batch_seed = np.random.SeedSequence(seed).spawn(2)
     rng = np.random.default_rng(batch_seed)
-    step = _stepper(net, train_cfg)
+    step = _stepper(net, train_cfg, data)
     labels = labels_of(data.t_train)
     per_epoch = iters_per_epoch(len(labels), train_cfg.batch_size)
     history = History(losses=np.empty(train_cfg.iters))
@@ -109,8 +110,7 @@ def train(
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             for i in range(train_cfg.iters):
-                idx = rng.integers(0, len(labels), size=train_cfg.batch_size)
-                loss = step(data.x_train[idx], labels[idx])
+                loss = step(rng.integers(0, len(labels), size=train_cfg.batch_size))
                 history.losses[i] = loss
                 history.iters_run = i + 1
                 if _diverged(loss, history.losses[0], train_cfg.diverge_factor):
@@ -128,23 +128,23 @@ def train(
     return net, history
 
 
-def _stepper(net: TwoLayerNet, train_cfg: Any):
-    """A function ``(x_batch, t_batch) -> loss`` doing one SGD step by the chosen gradient."""
+def _stepper(net: TwoLayerNet, train_cfg: Any, data: Dataset):
+    """A function ``(batch indices (N,)) -> loss`` doing one SGD step by the chosen gradient;
+    the loss is the batch's at the parameters before the step."""
+    labels = labels_of(data.t_train)
     if train_cfg.gradient == "analytic":
+        fused = FusedSGD(net, train_cfg.batch_size, train_cfg.lr)
 
-        def analytic_step(x: np.ndarray, t: np.ndarray) -> float:  # TODO fused kernel
-            loss, grads = net.loss_and_gradient(x, t)
-            for key, grad in grads.items():
-                net.params[key] -= train_cfg.lr * grad
-            return loss
+        def analytic_step(idx: np.ndarray) -> float:
+            return fused.step(*fused.gather(data.x_train, labels, idx))
 
         return analytic_step
 
     from scratchnn.numerical import numerical_loss_and_gradient
 
-    def numerical_step(x: np.ndarray, t: np.ndarray) -> float:
+    def numerical_step(idx: np.ndarray) -> float:
         loss, grads = numerical_loss_and_gradient(
-            net, x, t, train_cfg.h, n_threads=train_cfg.numerical_threads
+            net, data.x_train[idx], labels[idx], train_cfg.h, n_threads=train_cfg.numerical_threads
         )
         for key, grad in grads.items():
             net.params[key] -= train_cfg.lr * grad
@@ -167,8 +167,8 @@ def _send_losses(sink: MetricsSink, history: History, sent: int) -> int:
 
 def _evaluate_epoch(net, data: Dataset, history: History, i: int, sink, progress) -> None:
     epoch = len(history.epochs)
-    train_acc = net.accuracy(data.x_train, data.t_train)
-    test_acc = net.accuracy(data.x_test, data.t_test)
+    train_acc = accuracy(net, data.x_train, labels_of(data.t_train))
+    test_acc = accuracy(net, data.x_test, labels_of(data.t_test))
     history.epochs.append(i)
     history.train_acc.append(train_acc)
     history.test_acc.append(test_acc)
