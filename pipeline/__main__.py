@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from pipeline.config import ConfigError, register_schema
+from pipeline.launchers import ENV_SWEEP_DIR
 from pipeline.preflight import check_command_line
 from pipeline.recording import JobInfo
 from pipeline.run import run
@@ -27,13 +29,14 @@ def _raise_terminated(signum, frame) -> None:
 
 
 def job_info() -> JobInfo:
-    """This job's output dir, and for a sweep job its sweep dir and number, from Hydra."""
+    """This job's output dir, and for a sweep job its sweep dir and number, from Hydra (the
+    sweep dir as the launching process resolved it: a job may run elsewhere, in another cwd)."""
     hc = HydraConfig.get()
     if hc.mode != RunMode.MULTIRUN:
         return JobInfo(output_dir=Path(hc.runtime.output_dir))
     return JobInfo(
         output_dir=Path(hc.runtime.output_dir),
-        sweep_dir=str(Path(hc.sweep.dir).resolve()),
+        sweep_dir=os.environ.get(ENV_SWEEP_DIR) or str(Path(hc.sweep.dir).resolve()),
         job_num=hc.job.num,
     )
 

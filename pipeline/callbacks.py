@@ -17,6 +17,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from pipeline.launchers import keep_ray_local, prepare_jobs
 from pipeline.recording import ROLE_TAG, SWEEP_DIR_TAG
 from pipeline.tracking import TrackingError, artifact_location, check_server, resolve_uri
 
@@ -44,6 +45,7 @@ class SweepRun(Callback):
     """The parent run of a sweep and, when it ends, its summary."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        keep_ray_local(config.hydra.launcher)
         if config.data.name == "mnist":  # fetch once here, not once per parallel job
             from pipeline.mnist import fetch_mnist, resolve_data_dir
 
@@ -59,6 +61,7 @@ class SweepRun(Callback):
         tags = {ROLE_TAG: "sweep", SWEEP_DIR_TAG: sweep_dir}
         run = client.create_run(experiment_id, tags=tags, run_name=f"sweep {Path(sweep_dir).name}")
         OPEN_PARENTS.append((client, run.info.run_id))
+        prepare_jobs(config, sweep_dir)  # jobs elsewhere still find this store and parent
         log.info("sweep parent run %s in experiment %s", run.info.run_id, experiment_id)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:

@@ -45,6 +45,6 @@ def run_gradient_descent(cfg: Any, job: JobInfo) -> dict[str, Any]:
         np.savetxt(job.output_dir / "path.csv", path, delimiter=",", header="x0,x1", comments="")
         sink.log_artifact(job.output_dir / "path.csv", None)
         status = "FINISHED"
-        return {**result, "run_id": sink.run_id}
     finally:
-        sink.end(status)
+        run_id = sink.end(status)
+    return {**result, "run_id": run_id}

@@ -19,6 +19,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from pipeline.config import ConfigError, validate
+from pipeline.launchers import check_store
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 HYDRA_FLAGS_WE_CHECK = ("-m", "--multirun")
@@ -33,18 +34,38 @@ def job_overrides(overrides: list[str], multirun: bool) -> list[list[str]]:
     base = _compose(first_values, hydra=True)  # also checks the hydra/... choices
     if not multirun:
         return [overrides]
-    if "BasicSweeper" not in str(OmegaConf.select(base, "hydra.sweeper._target_")):
-        return [first_values]  # e.g. Optuna picks its jobs as it goes
+    check_store(base)  # a launcher running jobs on other machines needs a tracking server
     params = OmegaConf.select(base, "hydra.sweeper.params") or {}
     arguments = [f"{key}={value}" for key, value in params.items()] + overrides
+    if "BasicSweeper" not in str(OmegaConf.select(base, "hydra.sweeper._target_")):
+        return _each_value(parser.parse_overrides(arguments))  # e.g. Optuna picks as it goes
     batches = BasicSweeper.split_arguments(parser.parse_overrides(arguments), None)
     return [job for batch in batches for job in batch]
+
+
+def _values(override) -> list:
+    """The values a sweep override lists; an interval's two ends."""
+    if override.is_interval_sweep():
+        return [override.value().start, override.value().end]
+    return list(override.sweep_string_iterator())
 
 
 def _first_value(override) -> str:
     if not override.is_sweep_override():
         return override.input_line
-    return f"{override.get_key_element()}={next(override.sweep_string_iterator())}"
+    return f"{override.get_key_element()}={_values(override)[0]}"
+
+
+def _each_value(parsed: list) -> list[list[str]]:
+    """For a sweeper that picks its jobs as it goes: each value of each axis (an interval's
+    ends), the other axes at their first value."""
+    first = [_first_value(o) for o in parsed]
+    jobs = [first]
+    for i, override in enumerate(parsed):
+        if override.is_sweep_override():
+            key = override.get_key_element()
+            jobs += [[*first[:i], f"{key}={v}", *first[i + 1 :]] for v in _values(override)[1:]]
+    return jobs
 
 
 def _compose(overrides: list[str], hydra: bool = False):
@@ -58,6 +79,8 @@ def check(overrides: list[str], multirun: bool) -> int:
         jobs = job_overrides(overrides, multirun)
         for job in jobs:
             validate(_compose([o for o in job if not o.startswith("hydra")]))
+    except ConfigError:
+        raise
     except MissingConfigException as error:
         raise ConfigError(_missing_option(error)) from None
     except OmegaConfBaseException as error:

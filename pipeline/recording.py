@@ -7,6 +7,7 @@ end sends figures, weights and config files.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from pipeline import provenance
-from pipeline.tracking import RunSink, artifact_location, check_server, resolve_uri, writer
+from pipeline.tracking import RunSink, artifact_location, check_store, resolve_uri, writer
 
 SWEEP_DIR_TAG = "scratchnn.sweep_dir"
 FINGERPRINT_TAG = "scratchnn.fingerprint"
@@ -63,30 +64,27 @@ class Recorder:
 
     def __init__(self, cfg: Any, job: JobInfo, resolved: dict[str, Any]) -> None:
         self.uri = resolve_uri(cfg.tracking, cfg.outputs_dir)
-        check_server(self.uri)  # an unreachable server fails here, before any work
-        writer().start()  # MLflow imports in the writer while this process loads data
+        check_store(self.uri)  # an unreachable server fails here, before any work
+        writer().start()  # MLflow imports in the writer while this process works
         self.cfg, self.job, self.resolved = cfg, job, resolved
         self.fingerprint = provenance.fingerprint(resolved)
-        self.experiment_id: str | None = None
         self.parent_id: str | None = None
 
     def open(self) -> None:
-        """Connect to the store (raises ``TrackingError`` at once if it cannot)."""
+        """Connect to the store. A sweep job waits for it (it must find its parent run and
+        whether it already finished); a single run does not, and its training starts while
+        the writer is still importing MLflow."""
         location = artifact_location(self.uri, self.cfg.outputs_dir)
-        self.experiment_id = writer().call(
-            "open",
-            uri=self.uri,
-            experiment=self.cfg.tracking.experiment,
-            artifact_location=location,
-        )
-        if self.job.sweep_dir is not None:
-            parents = self._find(f"tags.`{SWEEP_DIR_TAG}` = {_quoted(self.job.sweep_dir)}")
-            self.parent_id = parents[0]["run_id"] if parents else None
+        fields = {"uri": self.uri, "experiment": self.cfg.tracking.experiment}
+        if self.job.sweep_dir is None:
+            writer().send("open", **fields, artifact_location=location)
+            return
+        writer().call("open", **fields, artifact_location=location)
+        parents = self._find(f"tags.`{SWEEP_DIR_TAG}` = {_quoted(self.job.sweep_dir)}")
+        self.parent_id = parents[0]["run_id"] if parents else None
 
-    def _find(self, filter_string: str) -> list[dict[str, str]]:
-        return writer().call(
-            "find_runs", experiment_id=self.experiment_id, filter_string=filter_string
-        )
+    def _find(self, filter_string: str) -> list[dict[str, Any]]:
+        return writer().call("find_runs", filter_string=filter_string)
 
     def finished_twin(self) -> dict[str, Any] | None:
         """A FINISHED run with this job's fingerprint (same config and code), if any:
@@ -98,6 +96,7 @@ class Recorder:
         return runs[0] if runs else None
 
     def start(self, extra_tags: dict[str, str]) -> RunSink:
+        """Create the run (asynchronously) with its params and tags; log its config."""
         tags = {
             **provenance.environment_tags(),
             FINGERPRINT_TAG: self.fingerprint,
@@ -108,23 +107,30 @@ class Recorder:
         }
         if self.parent_id:
             tags["mlflow.parentRunId"] = self.parent_id
-        run_id = writer().call(
+        key = uuid.uuid4().hex
+        writer().send(
             "start_run",
-            experiment_id=self.experiment_id,
+            key=key,
             run_name=run_name(self.cfg),
             tags=tags,
             params=flatten(self.resolved),
+            report_to=self._job_tag(),
         )
-        self.report_to_parent(run_id)
-        sink = RunSink(run_id, self.experiment_id, figures=self.cfg.tracking.log_figures)
+        sink = RunSink(key, figures=self.cfg.tracking.log_figures)
         self._save_config(sink)
         return sink
 
-    def report_to_parent(self, run_id: str) -> None:
-        """Tell the sweep's parent run which run holds this job (new or reused)."""
+    def _job_tag(self) -> tuple[str, str] | None:
+        """(parent run id, tag) under which the sweep's parent records this job's run."""
         if self.parent_id and self.job.job_num is not None:
-            tag = {f"{JOB_TAG_PREFIX}{self.job.job_num}": run_id}
-            writer().send("tags", run_id=self.parent_id, tags=tag)
+            return self.parent_id, f"{JOB_TAG_PREFIX}{self.job.job_num}"
+        return None
+
+    def report_to_parent(self, run_id: str) -> None:
+        """Tell the sweep's parent run that ``run_id`` (finished earlier) holds this job."""
+        job_tag = self._job_tag()
+        if job_tag:
+            writer().send("tags", run=job_tag[0], tags={job_tag[1]: run_id})
 
     def save_history(self, sink: RunSink, history: Any) -> None:
         """``history.npz``: losses (iters_run,), epochs, train_acc and test_acc (epochs,)."""

@@ -72,9 +72,9 @@ def run_training(cfg: Any, job: JobInfo) -> dict[str, Any]:
             result["weights_sha256"] = recorder.save_model(sink, net.params)
             sink.set_tags({"weights_sha256": result["weights_sha256"]})
         status = "FAILED" if history.diverged_at is not None else "FINISHED"
-        return {**result, "run_id": sink.run_id}
     finally:
-        sink.end(status)
+        run_id = sink.end(status)
+    return {**result, "run_id": run_id}
 
 
 def _train(cfg: Any, data: Dataset, sink: RunSink | None, job: JobInfo):

@@ -64,6 +64,22 @@ def check_server(uri: str, timeout: float = 5.0) -> None:
         raise TrackingError(f"tracking server {uri} does not answer ({reason})") from None
 
 
+def check_store(uri: str) -> None:
+    """Fail fast when the store cannot work: a server that does not answer, or a local
+    SQLite file whose directory cannot be created or written."""
+    check_server(uri)
+    if uri.startswith("sqlite:///"):
+        folder = Path(uri.removeprefix("sqlite:///")).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise TrackingError(
+                f"cannot create the tracking store folder {folder}: {exc}"
+            ) from None
+        if not os.access(folder, os.W_OK):
+            raise TrackingError(f"cannot write the tracking store folder {folder}")
+
+
 class Writer:
     """The writer process: ``call`` waits for its answer, ``send`` does not."""
 
@@ -123,14 +139,19 @@ def writer() -> Writer:
 
 
 class RunSink:
-    """A ``MetricsSink`` (and more) for one MLflow run, through the writer."""
+    """A ``MetricsSink`` (and more) for one MLflow run, through the writer.
 
-    def __init__(self, run_id: str, experiment_id: str, figures: bool = True) -> None:
-        self.run_id, self.experiment_id, self.figures = run_id, experiment_id, figures
+    The run is named by ``key`` until the writer has created it, so nothing here waits for
+    MLflow; ``end`` returns (and sets) the real ``run_id``.
+    """
+
+    def __init__(self, key: str, figures: bool = True) -> None:
+        self.key, self.figures = key, figures
+        self.run_id: str | None = None
 
     def log_series(self, key: str, steps: np.ndarray, values: np.ndarray) -> None:
         writer().send(
-            "metrics", run_id=self.run_id, key=key, steps=steps.tolist(), values=values.tolist()
+            "metrics", run=self.key, key=key, steps=steps.tolist(), values=values.tolist()
         )
 
     def log_metrics(self, metrics: dict[str, float]) -> None:
@@ -138,12 +159,10 @@ class RunSink:
             self.log_series(key, np.array([0]), np.array([value]))
 
     def set_tags(self, tags: dict[str, str]) -> None:
-        writer().send("tags", run_id=self.run_id, tags=tags)
+        writer().send("tags", run=self.key, tags=tags)
 
     def log_artifact(self, local_path: str | os.PathLike[str], artifact_path: str | None) -> None:
-        writer().send(
-            "artifact", run_id=self.run_id, path=str(local_path), artifact_path=artifact_path
-        )
+        writer().send("artifact", run=self.key, path=str(local_path), artifact_path=artifact_path)
 
     def log_figure(self, name: str, **arrays: np.ndarray | float) -> None:
         """Render ``pipeline.plots.<name>(**arrays)`` in the writer as ``figures/<name>.png``
@@ -151,8 +170,10 @@ class RunSink:
         if not self.figures:
             return
         data = {k: np.asarray(v).tolist() for k, v in arrays.items()}
-        writer().send("figure", run_id=self.run_id, name=name, arrays=data)
+        writer().send("figure", run=self.key, name=name, arrays=data)
 
-    def end(self, status: str) -> None:
-        """Flush everything sent for this run and mark it FINISHED, FAILED or KILLED."""
-        writer().call("end", run_id=self.run_id, status=status)
+    def end(self, status: str) -> str:
+        """Wait until everything sent for this run is stored, mark it FINISHED, FAILED or
+        KILLED; returns the run id."""
+        self.run_id = writer().call("end", run=self.key, status=status)
+        return self.run_id

@@ -19,15 +19,23 @@ MAX_PARAMS_PER_BATCH = 100
 
 
 class Store:
-    """One MLflow client, the metrics waiting to be sent, and the runs still open."""
+    """One MLflow client, its experiment, the runs it started (by the training process's
+    key) and the metrics waiting to be sent."""
 
     def __init__(self) -> None:
-        from mlflow.tracking import MlflowClient  # the slow import, once per process
+        from mlflow.tracking import MlflowClient  # the slow imports, once per process
+
+        import pipeline.plots  # noqa: F401 - matplotlib too, while training runs
 
         self._client_class = MlflowClient
         self.client = None
+        self.experiment_id: str | None = None
+        self.runs: dict[str, str] = {}  # key -> run id, for runs not ended yet
         self.pending: dict[str, list] = {}
-        self.open_runs: set[str] = set()
+
+    def _id(self, run: str) -> str:
+        """The run id of a key this writer started, else ``run`` itself (a real run id)."""
+        return self.runs.get(run, run)
 
     def open(self, uri: str, experiment: str, artifact_location: str | None) -> str:
         """Connect (creating the store if new) and return the experiment id."""
@@ -36,80 +44,95 @@ class Store:
         check_server(uri)
         self.client = self._client_class(uri)
         found = self.client.get_experiment_by_name(experiment)
-        if found is not None:
-            return found.experiment_id
-        try:
-            return self.client.create_experiment(experiment, artifact_location=artifact_location)
-        except MlflowException:  # created meanwhile by another process
-            return self.client.get_experiment_by_name(experiment).experiment_id
+        if found is None:
+            try:
+                self.client.create_experiment(experiment, artifact_location=artifact_location)
+            except MlflowException:  # created meanwhile by another process
+                pass
+            found = self.client.get_experiment_by_name(experiment)
+        self.experiment_id = found.experiment_id
+        return self.experiment_id
 
-    def find_runs(self, experiment_id: str, filter_string: str) -> list[dict[str, Any]]:
-        runs = self.client.search_runs([experiment_id], filter_string, max_results=100)
+    def find_runs(self, filter_string: str) -> list[dict[str, Any]]:
+        runs = self.client.search_runs([self.experiment_id], filter_string, max_results=100)
         return [
             {"run_id": r.info.run_id, "status": r.info.status, "metrics": r.data.metrics}
             for r in runs
         ]
 
-    def start_run(self, experiment_id, run_name, tags, params) -> str:
-        from mlflow.entities import Param
+    def start_run(self, key, run_name, tags, params, report_to=None) -> str:
+        """Create the run known as ``key``; ``report_to`` = (parent run id, tag) names it there."""
+        from mlflow.entities import Param, RunTag
 
-        run = self.client.create_run(experiment_id, tags=tags, run_name=run_name)
-        run_id = run.info.run_id
-        self.open_runs.add(run_id)
+        run_id = self.client.create_run(
+            self.experiment_id, tags=tags, run_name=run_name
+        ).info.run_id
+        self.runs[key] = run_id
         items = [Param(k, str(v)) for k, v in params.items()]
         for start in range(0, len(items), MAX_PARAMS_PER_BATCH):
             self.client.log_batch(run_id, params=items[start : start + MAX_PARAMS_PER_BATCH])
+        if report_to:
+            parent_id, tag = report_to
+            self.client.log_batch(parent_id, tags=[RunTag(tag, run_id)])
         return run_id
 
-    def metrics(self, run_id: str, key: str, steps: list, values: list) -> None:
+    def metrics(self, run: str, key: str, steps: list, values: list) -> None:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        queue = self.pending.setdefault(run_id, [])
+        queue = self.pending.setdefault(run, [])
         queue.extend(Metric(key, float(v), now, int(s)) for s, v in zip(steps, values, strict=True))
         if len(queue) >= MAX_METRICS_PER_BATCH:
-            self.flush(run_id)
+            self.flush(run)
 
-    def flush(self, run_id: str) -> None:
-        queue = self.pending.pop(run_id, [])
+    def flush(self, run: str) -> None:
+        queue = self.pending.pop(run, [])
         for start in range(0, len(queue), MAX_METRICS_PER_BATCH):
-            self.client.log_batch(run_id, metrics=queue[start : start + MAX_METRICS_PER_BATCH])
+            self.client.log_batch(
+                self._id(run), metrics=queue[start : start + MAX_METRICS_PER_BATCH]
+            )
 
-    def tags(self, run_id: str, tags: dict[str, str]) -> None:
+    def tags(self, run: str, tags: dict[str, str]) -> None:
         from mlflow.entities import RunTag
 
-        self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+        self.client.log_batch(self._id(run), tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
-    def artifact(self, run_id: str, path: str, artifact_path: str | None) -> None:
+    def artifact(self, run: str, path: str, artifact_path: str | None) -> None:
         if os.path.isdir(path):
-            self.client.log_artifacts(run_id, path, artifact_path)
+            self.client.log_artifacts(self._id(run), path, artifact_path)
         else:
-            self.client.log_artifact(run_id, path, artifact_path)
+            self.client.log_artifact(self._id(run), path, artifact_path)
 
-    def figure(self, run_id: str, name: str, arrays: dict[str, Any]) -> None:
+    def figure(self, run: str, name: str, arrays: dict[str, Any]) -> None:
         import numpy as np
 
         from pipeline import plots
 
         kwargs = {k: np.asarray(v) if isinstance(v, list) else v for k, v in arrays.items()}
-        self.client.log_figure(run_id, getattr(plots, name)(**kwargs), f"figures/{name}.png")
+        self.client.log_figure(self._id(run), getattr(plots, name)(**kwargs), f"figures/{name}.png")
 
-    def end(self, run_id: str, status: str) -> None:
-        self.flush(run_id)
+    def end(self, run: str, status: str) -> str:
+        """Flush the run's metrics, mark it ``status``; returns its run id."""
+        self.flush(run)
+        run_id = self._id(run)
         self.client.set_terminated(run_id, status)
-        self.open_runs.discard(run_id)
+        self.runs.pop(run, None)
+        return run_id
 
     def abandon(self) -> None:
         """stdin closed: flush what was received and mark unfinished runs KILLED."""
-        for run_id in list(self.open_runs):
-            self.end(run_id, "KILLED")
+        for key in list(self.runs):
+            self.end(key, "KILLED")
 
 
 OPERATIONS = ("open", "find_runs", "start_run", "metrics", "tags", "artifact", "figure", "end")
+# A failed operation is answered when asked; else it is remembered for the next answer, so
+# an error of an asynchronous start surfaces at the run's end instead of vanishing.
 
 
 def serve(lines: TextIO, answers: TextIO) -> None:
     store = Store()
+    earlier_error: str | None = None
     for line in lines:
         message = json.loads(line)
         op, reply = message.pop("op"), message.pop("reply", False)
@@ -123,7 +146,10 @@ def serve(lines: TextIO, answers: TextIO) -> None:
             ok = False
             if not reply:
                 print(f"scratchnn tracking: {op} failed: {result}", file=sys.stderr)
+                earlier_error = earlier_error or f"{op} failed: {result}"
         if reply:
+            if ok and earlier_error:
+                result, ok, earlier_error = earlier_error, False, None
             answers.write(json.dumps({"ok": ok, "result" if ok else "error": result}) + "\n")
             answers.flush()
     store.abandon()
