@@ -12,10 +12,13 @@ PORT   ?= 5000
 FORCE  ?=
 RUN    ?=
 SWEEP_FORCE := $(if $(filter 1 true yes,$(FORCE)),force=true,)
-.PHONY: help setup test test-fast lint data train sweep sweep-gd ui rerun
+QUICK  ?=
+BENCH_FLAGS := $(if $(filter 1 true yes,$(QUICK)),--quick,)
+BENCHMARKS := data train numerical tracking sweep
+.PHONY: help setup test test-fast lint data train sweep sweep-gd ui rerun bench
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +33,12 @@ test: setup ## run the whole test suite (what CI runs)
 
 test-fast: setup ## run the tests except those marked slow
 	$(BIN)/python -m pytest -m "not slow" $(ARGS)
+
+bench: setup ## every benchmark in tests/benchmarks, figures and ratios printed (QUICK=1: short)
+	@for name in $(BENCHMARKS); do \
+		echo "== tests/benchmarks/bench_$$name.py $(BENCH_FLAGS)"; \
+		$(BIN)/python tests/benchmarks/bench_$$name.py $(BENCH_FLAGS) || exit 1; \
+	done
 
 lint: setup ## check the code with ruff
 	$(BIN)/ruff check scratchnn pipeline tests
@@ -51,5 +60,5 @@ rerun: setup ## rerun a tracked run and compare it point by point: make rerun RU
 	@test -n "$(RUN)" || { echo "usage: make rerun RUN=<mlflow run id>" >&2; exit 2; }
 	$(BIN)/python -m pipeline.rerun $(RUN)
 
-ui: setup ## the MLflow UI on 127.0.0.1:$(PORT) against the project's store (prints the URL)
+ui: setup ## the MLflow UI on 127.0.0.1 (PORT=5000) on the project's store; prints the URL
 	$(BIN)/python -m pipeline.ui --port $(PORT)
