@@ -28,7 +28,10 @@ def summary_rows(client: Any, parent_id: str) -> list[dict[str, Any]]:
     the jobs (``params.<key>``), and every metric's last value (``metrics.<key>``)."""
     runs = [(job, client.get_run(run_id)) for job, run_id in job_runs(client, parent_id)]
     all_params = [run.data.params for _, run in runs]
-    varying = sorted({k for p in all_params for k in p if len({q.get(k) for q in all_params}) > 1})
+    varying = sorted(
+        {k for p in all_params for k in p if len({q.get(k) for q in all_params}) > 1},
+        key=lambda k: (AXES.index(k) if k in AXES else len(AXES), k),  # the sweep axes first
+    )
     rows = []
     for job, run in runs:
         row: dict[str, Any] = {"job": job, "run_id": run.info.run_id, "status": run.info.status}
