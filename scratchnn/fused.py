@@ -14,21 +14,17 @@ import numpy as np
 from scratchnn.networks import TwoLayerNet
 
 
-def _exp_limit(dtype: np.dtype) -> float:
-    """Largest ``-a`` used in ``1 / (1 + exp(-a))``: ``exp`` stays finite, the result normal."""
-    return float(np.log(np.finfo(dtype).max)) - 8.0
-
-
 def sigmoid_into(a: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """``out[...] = 1 / (1 + exp(-a))`` with no overflow warning; ``out`` may be ``a``.
+    """``out[...] = 1 / (1 + exp(-a))`` elementwise, no overflow warning; ``out`` may be ``a``.
 
-    ``-a`` is clipped at ``log(max float) - 8`` (80.7 in float32), so ``exp`` never
-    overflows; below that the true value is under 1e-35 (float32) and 1e-305 (float64),
-    which the result then is off by at most. Relative error elsewhere: a few ulps.
+    Where ``exp(-a)`` overflows (``a < -88.7`` in float32) it is ``inf`` and the result the
+    correct limit 0, so the overflow is silenced rather than clipped. Relative error: a few
+    ulps everywhere (the ``0.5 * tanh(0.5 * a) + 0.5`` form loses all relative accuracy
+    below ``a = -17`` in float32 and is slower here).
     """
     np.negative(a, out=out)
-    np.minimum(out, _exp_limit(out.dtype), out=out)
-    np.exp(out, out=out)
+    with np.errstate(over="ignore"):
+        np.exp(out, out=out)
     out += 1.0
     return np.reciprocal(out, out=out)
 
@@ -52,7 +48,7 @@ class FusedSGD:
         (d, h), c, n = p["W1"].shape, p["W2"].shape[1], batch_size
         dt = p["W1"].dtype
         self.x = np.empty((n, d), dt)  # gather() fills these two
-        self.labels = np.empty(n, np.intp)
+        self.labels = np.empty(n, np.int64)
         self._a1, self._z1, self._tmp = (np.empty((n, h), dt) for _ in range(3))
         self._scores_t = np.empty((c, n), dt)  # scores, then their gradient, (C, N)
         self._col = np.empty(n, dt)  # per-sample values: max, sum of exp, ...
@@ -70,8 +66,11 @@ class FusedSGD:
         """Copy rows ``idx`` (N,) of ``x_train`` (M, D) and ``labels_train`` (M,) into the
         preallocated batch buffers ``self.x`` (N, D) and ``self.labels`` (N,); return both.
 
-        ``x_train`` must already have the net's dtype (convert it once, not per batch).
+        ``x_train`` should already have the net's dtype (convert it once, not per batch).
+        ``idx`` must be valid row numbers: out-of-range ones are clipped, not reported.
         """
+        if self.labels.dtype != labels_train.dtype:  # np.take casts only "safely"
+            self.labels = np.empty(self.batch_size, labels_train.dtype)
         # mode="clip": with the default "raise", ``out=`` makes np.take use a temporary copy
         np.take(x_train, idx, axis=0, out=self.x, mode="clip")
         np.take(labels_train, idx, out=self.labels, mode="clip")
@@ -82,7 +81,7 @@ class FusedSGD:
 
         Returns the mean cross-entropy loss of the batch at the parameters before the update.
         """
-        p, n = self.net.params, self.batch_size
+        p = self.net.params
         a1, z1, s_t = self._a1, self._z1, self._scores_t
         np.matmul(x, p["W1"], out=a1)
         a1 += p["b1"]
@@ -107,7 +106,8 @@ class FusedSGD:
         np.exp(s_t, out=s_t)
         np.add.reduce(s_t, axis=0, out=col)
         log_sum = np.log(col, out=self._log_sum)
-        loss = float((log_sum - self._picked).sum()) / n
+        log_sum -= self._picked
+        loss = float(log_sum.sum()) / n
         np.divide(self.lr / n, col, out=col)
         s_t *= col  # lr * softmax / N
         flat_scores = s_t.reshape(-1)
@@ -135,7 +135,7 @@ class FusedSGD:
         p["b1"] -= self._db1
 
 
-def accuracy(net: TwoLayerNet, x: np.ndarray, labels: np.ndarray, chunk_size: int = 4096) -> float:
+def accuracy(net: TwoLayerNet, x: np.ndarray, labels: np.ndarray, chunk_size: int = 1024) -> float:
     """Fraction of the rows of ``x`` (M, D) whose highest score is ``labels`` (M,).
 
     Equal to ``net.accuracy(x, labels)`` up to rounding, without allocating per chunk: the

@@ -19,8 +19,9 @@ ATOL = {np.float64: 1e-12, np.float32: 2e-6}
 
 
 def make_net(activation: str, dtype: type, seed: int = 3, std: float = 0.5) -> TwoLayerNet:
-    return TwoLayerNet(D, H, C, std, activation=activation, rng=np.random.default_rng(seed),
-                       dtype=dtype)
+    return TwoLayerNet(
+        D, H, C, std, activation=activation, rng=np.random.default_rng(seed), dtype=dtype
+    )
 
 
 def make_data(dtype: type, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -47,8 +48,9 @@ def test_steps_match_layers_backprop_and_sgd(activation: str, dtype: type) -> No
         assert isinstance(loss, float)
         assert loss == pytest.approx(ref_loss, rel=RTOL[dtype], abs=ATOL[dtype])
         for key in PARAM_KEYS:
-            np.testing.assert_allclose(net.params[key], ref.params[key], rtol=RTOL[dtype],
-                                       atol=ATOL[dtype], err_msg=key)
+            np.testing.assert_allclose(
+                net.params[key], ref.params[key], rtol=RTOL[dtype], atol=ATOL[dtype], err_msg=key
+            )
     for key in PARAM_KEYS:
         assert net.params[key] is originals[key]  # updated in place, never rebound
         assert net.params[key].dtype == dtype
@@ -72,6 +74,8 @@ def test_gather_fills_the_preallocated_buffers() -> None:
     np.testing.assert_array_equal(xb, x[idx])
     np.testing.assert_array_equal(tb, labels[idx])
     assert fused.gather(x, labels, idx[::-1])[0] is xb
+    _, tb32 = fused.gather(x, labels.astype(np.int32), idx)  # other int labels work too
+    np.testing.assert_array_equal(tb32, labels[idx])
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

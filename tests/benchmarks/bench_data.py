@@ -16,14 +16,11 @@ from __future__ import annotations
 import argparse
 import logging
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a clone, uninstalled
-
-from pipeline.mnist import fetch_mnist, load_mnist  # noqa: E402
+from pipeline.mnist import fetch_mnist, load_mnist
 
 WARM_GOAL_S = 0.5
 
