@@ -56,7 +56,7 @@ class TrainConfig:
     iters: int = MISSING
     h: float = 1e-4  # numerical gradient step
     blas_threads: int = 1  # pinned, never taken from the launcher: results stay bitwise equal
-    numerical_threads: int = 1  # threads of the numerical gradient (results do not depend on it)
+    numerical_threads: int | None = None  # null: every core for a single run, 1 in a sweep
     diverge_factor: float = 10.0  # stop when the loss exceeds this multiple of the first loss
 
 
@@ -134,7 +134,8 @@ def validate(cfg: Any) -> None:
     _at_least("model.hidden_size", cfg.model.hidden_size, 1)
     _at_least("train.iters", cfg.train.iters, 1)
     _at_least("train.blas_threads", cfg.train.blas_threads, 1)
-    _at_least("train.numerical_threads", cfg.train.numerical_threads, 1)
+    if cfg.train.numerical_threads is not None:
+        _at_least("train.numerical_threads", cfg.train.numerical_threads, 1)
     _at_least("train.batch_size", cfg.train.batch_size, 1)
     _validate_sizes(cfg)
 

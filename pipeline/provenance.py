@@ -15,7 +15,15 @@ import numpy as np
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SOURCE_PACKAGES = ("scratchnn", "pipeline")
 # Keys that change where or how a run is reported, never what it computes.
-NON_SEMANTIC_KEYS = ("tracking", "progress", "force", "outputs_dir", "data.data_dir")
+# (The numerical gradient's thread count is one: its result is the same bit for bit.)
+NON_SEMANTIC_KEYS = (
+    "tracking",
+    "progress",
+    "force",
+    "outputs_dir",
+    "data.data_dir",
+    "train.numerical_threads",
+)
 
 
 @cache

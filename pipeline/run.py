@@ -80,8 +80,10 @@ def run_training(cfg: Any, job: JobInfo) -> dict[str, Any]:
 def _train(cfg: Any, data: Dataset, sink: RunSink | None, job: JobInfo):
     in_sweep = job.sweep_dir is not None
     progress = make_progress(cfg.progress, cfg.train.iters, run_name(cfg), in_sweep)
+    threads = cfg.train.numerical_threads or (1 if in_sweep else None)  # None: every core
+    train_cfg = OmegaConf.merge(cfg.train, {"numerical_threads": threads})
     try:
-        return train(data, cfg.model, cfg.train, cfg.seed, sink, progress)
+        return train(data, cfg.model, train_cfg, cfg.seed, sink, progress)
     finally:
         if progress:
             progress.close()

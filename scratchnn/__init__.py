@@ -9,6 +9,8 @@ gradient    numerical differentiation and gradient descent for any function
 layers      Affine, Sigmoid, Relu, SoftmaxWithLoss with forward/backward
 networks    SimpleNet (section 4.4.2) and TwoLayerNet (section 4.5)
 optimizers  SGD, Momentum, AdaGrad, Adam updating a params dict in place
+numerical   the TwoLayerNet's numerical gradient at full scale (numerical_kernels: its maths)
+fused       a preallocated float32/float64 SGD step and accuracy for fast training
 """
 
 from scratchnn.networks import SimpleNet, TwoLayerNet

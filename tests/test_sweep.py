@@ -39,3 +39,20 @@ def test_two_by_two_sweep_on_a_new_store(tmp_path, store_uri):
     assert parent.data.tags["best_run_id"] == best["run_id"]
     figures = {a.path for a in client.list_artifacts(parent.info.run_id, "figures")}
     assert figures == {"figures/test_acc_vs_lr.png", "figures/loss_curves.png"}
+
+
+def test_a_numerical_gradient_sweep_runs_end_to_end(tmp_path, store_uri):
+    done = run_pipeline(
+        "--multirun", "sweep=small", "train.gradient=numerical", "train.lr=1.0",
+        "model.hidden_size=8,16", "train.iters=30", f"outputs_dir={tmp_path}",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    client = MlflowClient(store_uri)
+    experiment_id = client.get_experiment_by_name("scratchnn").experiment_id
+    jobs = client.search_runs([experiment_id], "tags.`scratchnn.role` = 'job'")
+    assert len(jobs) == 2
+    for job in jobs:
+        assert job.info.status == "FINISHED"
+        assert job.data.tags["gradient"] == "numerical" and job.data.tags["dtype"] == "float64"
+        losses = client.get_metric_history(job.info.run_id, "train_loss")
+        assert sorted(m.step for m in losses) == list(range(30))
