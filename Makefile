@@ -15,7 +15,14 @@ SWEEP_FORCE := $(if $(filter 1 true yes,$(FORCE)),force=true,)
 QUICK  ?=
 BENCH_FLAGS := $(if $(filter 1 true yes,$(QUICK)),--quick,)
 BENCHMARKS := data train numerical tracking sweep
-.PHONY: help setup test test-fast lint data train sweep sweep-gd ui rerun bench
+LAUNCHER ?= joblib
+STORE_URI ?=
+# The optional extra (pyproject.toml) a launcher needs, installed into .venv on first use.
+EXTRA_ray := ray
+EXTRA_submitit_local := slurm
+EXTRA_submitit_slurm := slurm
+LAUNCHER_EXTRA := $(if $(EXTRA_$(LAUNCHER)),$(VENV)/.installed-$(EXTRA_$(LAUNCHER)),)
+.PHONY: help setup test test-fast lint data train sweep sweep-gd ui rerun bench search server
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -26,9 +33,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+$(VENV)/.installed-%: pyproject.toml | $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[$*]'
+	@touch $@
+
 setup: $(STAMP) ## create .venv and install the project with dev extras (idempotent, fast when nothing changed)
 
-test: setup ## run the whole test suite (what CI runs)
+EXTRAS := $(VENV)/.installed-ray $(VENV)/.installed-slurm $(VENV)/.installed-optuna
+
+test: setup $(EXTRAS) ## run the whole test suite with the optional engines installed (what CI runs)
 	$(BIN)/python -m pytest $(ARGS)
 
 test-fast: setup ## run the tests except those marked slow
@@ -50,8 +63,11 @@ data: setup ## fetch and verify the full MNIST into the user cache (first use do
 train: setup ## one run: make train ARGS='train.lr=0.5 model.hidden_size=100'
 	$(BIN)/python -m pipeline $(ARGS)
 
-sweep: setup ## the default sweep (lr x batch size x hidden size) in parallel; skips finished jobs unless FORCE=1
-	$(BIN)/python -m pipeline --multirun sweep=default $(SWEEP_FORCE) $(ARGS)
+sweep: setup $(LAUNCHER_EXTRA) ## the default sweep (lr x batch size x hidden size) in parallel; skips finished jobs unless FORCE=1; LAUNCHER=ray|submitit_local|submitit_slurm
+	$(BIN)/python -m pipeline --multirun sweep=default launcher=$(LAUNCHER) $(SWEEP_FORCE) $(ARGS)
+
+search: setup $(VENV)/.installed-optuna $(LAUNCHER_EXTRA) ## Bayesian search (Optuna TPE, seeded) over lr, batch and hidden size for the best test accuracy
+	$(BIN)/python -m pipeline --multirun search=default launcher=$(LAUNCHER) $(SWEEP_FORCE) $(ARGS)
 
 sweep-gd: setup ## the notebook's gradient-descent experiment at lr 0.1, 10.0 and 1e-10
 	$(BIN)/python -m pipeline --multirun sweep=gradient_descent $(ARGS)
@@ -59,6 +75,9 @@ sweep-gd: setup ## the notebook's gradient-descent experiment at lr 0.1, 10.0 an
 rerun: setup ## rerun a tracked run and compare it point by point: make rerun RUN=<run id>
 	@test -n "$(RUN)" || { echo "usage: make rerun RUN=<mlflow run id>" >&2; exit 2; }
 	$(BIN)/python -m pipeline.rerun $(RUN)
+
+server: setup ## an MLflow tracking server on 127.0.0.1 (PORT=5000) for runs and sweeps; SQLite in outputs/server/ unless STORE_URI=<SQLAlchemy URI>
+	$(BIN)/python -m pipeline.server --port $(PORT) $(if $(STORE_URI),--backend-store-uri '$(STORE_URI)') $(ARGS)
 
 ui: setup ## the MLflow UI on 127.0.0.1 (PORT=5000) on the project's store; prints the URL
 	$(BIN)/python -m pipeline.ui --port $(PORT)

@@ -12,6 +12,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from pipeline.recording import JobInfo, Recorder
+from pipeline.tracking import status_after
 from scratchnn.gradient import gradient_descent
 
 
@@ -34,7 +35,6 @@ def run_gradient_descent(cfg: Any, job: JobInfo) -> dict[str, Any]:
     recorder = Recorder(cfg, job, OmegaConf.to_container(cfg, resolve=True))
     recorder.open()
     sink = recorder.start({"task": "gradient_descent"})
-    status = "KILLED"
     try:
         steps = np.arange(len(path))
         sink.log_series("x0", steps, path[:, 0])
@@ -44,7 +44,7 @@ def run_gradient_descent(cfg: Any, job: JobInfo) -> dict[str, Any]:
         job.output_dir.mkdir(parents=True, exist_ok=True)
         np.savetxt(job.output_dir / "path.csv", path, delimiter=",", header="x0,x1", comments="")
         sink.log_artifact(job.output_dir / "path.csv", None)
-        status = "FINISHED"
-    finally:
-        run_id = sink.end(status)
-    return {**result, "run_id": run_id}
+    except BaseException as error:
+        sink.end(status_after(error))
+        raise
+    return {**result, "run_id": sink.end("FINISHED")}

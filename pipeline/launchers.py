@@ -3,7 +3,7 @@
 Launchers are Hydra plugins picked by config (``launcher=joblib|ray|submitit_local|
 submitit_slurm``, presets in ``conf/launcher/``). Jobs on other machines (a Ray cluster,
 SLURM nodes) cannot write this machine's SQLite file, so a remote launcher needs a tracking
-server: ``check_store`` refuses anything else before a job starts (the preflight calls it).
+server: ``check_launcher_store`` refuses anything else before a job starts (preflight).
 
 When a sweep starts, the sweep callback calls ``prepare_jobs``: every job, on whichever
 machine, gets the store and sweep dir the parent run was created with (Hydra copies them
@@ -32,9 +32,10 @@ SERVER_SCHEMES = ("http://", "https://")
 
 def ray_address(launcher: Any) -> str | None:
     """The Ray cluster ``hydra.launcher`` joins: ``ray.init.address``, else ``$RAY_ADDRESS``;
-    None = Ray starts on this machine."""
+    None = a new Ray on this machine (``local``)."""
     address = OmegaConf.select(launcher, "ray.init.address", default=None)
-    return address or os.environ.get(ENV_RAY_ADDRESS) or None
+    address = address or os.environ.get(ENV_RAY_ADDRESS)
+    return None if address in (None, "", "local") else address
 
 
 def is_loopback(address: str) -> bool:
@@ -62,7 +63,7 @@ def remote_reason(launcher: Any) -> str | None:
     return None
 
 
-def check_store(cfg: DictConfig) -> None:
+def check_launcher_store(cfg: DictConfig) -> None:
     """Refuse a remote launcher with a store only this machine can write.
 
     Raises

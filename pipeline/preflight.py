@@ -19,10 +19,11 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from pipeline.config import ConfigError, validate
-from pipeline.launchers import check_store
+from pipeline.launchers import check_launcher_store
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 HYDRA_FLAGS_WE_CHECK = ("-m", "--multirun")
+PLUGIN_EXTRAS = " (more come with the extras: pip install -e '.[ray]', '.[slurm]', '.[optuna]')"
 TYPE_NAMES = {"Float": "a number", "Integer": "an integer", "Boolean": "true or false"}
 
 
@@ -34,7 +35,7 @@ def job_overrides(overrides: list[str], multirun: bool) -> list[list[str]]:
     base = _compose(first_values, hydra=True)  # also checks the hydra/... choices
     if not multirun:
         return [overrides]
-    check_store(base)  # a launcher running jobs on other machines needs a tracking server
+    check_launcher_store(base)  # jobs on other machines need a tracking server
     params = OmegaConf.select(base, "hydra.sweeper.params") or {}
     arguments = [f"{key}={value}" for key, value in params.items()] + overrides
     if "BasicSweeper" not in str(OmegaConf.select(base, "hydra.sweeper._target_")):
@@ -97,7 +98,8 @@ def _missing_option(error: MissingConfigException) -> str:
     found = re.search(r"Could not find '([^']+)'", str(error))
     group, _, value = (found.group(1) if found else "?/?").rpartition("/")
     options = ", ".join(error.options or [])
-    return f"{group}={value!r} is not allowed; allowed: {options}"
+    plugins = PLUGIN_EXTRAS if group.startswith("hydra/") else ""
+    return f"{group}={value!r} is not allowed; allowed: {options}{plugins}"
 
 
 def _bad_key(error: OmegaConfBaseException) -> str:

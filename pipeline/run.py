@@ -19,7 +19,7 @@ from pipeline.data import Dataset, load_data
 from pipeline.evaluate import evaluate
 from pipeline.progress import make_progress
 from pipeline.recording import JobInfo, Recorder, run_name
-from pipeline.tracking import RunSink
+from pipeline.tracking import RunSink, status_after
 from pipeline.train import History, train
 from scratchnn import TwoLayerNet
 
@@ -63,7 +63,6 @@ def run_training(cfg: Any, job: JobInfo) -> dict[str, Any]:
         return {**twin["metrics"], "run_id": twin["run_id"], "reused": True}
     tags = {"gradient": cfg.train.gradient, "data_sha256": data.sha256, "dtype": data_cfg.dtype}
     sink = recorder.start(tags)
-    status = "KILLED"  # unless training and recording complete
     try:
         net, history = _train(cfg, data, sink, job)
         result = _outcome(net, history, data, sink)
@@ -71,9 +70,10 @@ def run_training(cfg: Any, job: JobInfo) -> dict[str, Any]:
         if history.diverged_at is None:
             result["weights_sha256"] = recorder.save_model(sink, net.params)
             sink.set_tags({"weights_sha256": result["weights_sha256"]})
-        status = "FAILED" if history.diverged_at is not None else "FINISHED"
-    finally:
-        run_id = sink.end(status)
+    except BaseException as error:  # the run ends KILLED (Ctrl-C, SIGTERM) or FAILED
+        sink.end(status_after(error))
+        raise
+    run_id = sink.end("FAILED" if history.diverged_at is not None else "FINISHED")
     return {**result, "run_id": run_id}
 
 

@@ -138,6 +138,12 @@ def writer() -> Writer:
     return _WRITER
 
 
+def status_after(error: BaseException) -> str:
+    """The status of a run stopped by ``error``: KILLED for Ctrl-C, SIGTERM and exits,
+    FAILED for an error."""
+    return "FAILED" if isinstance(error, Exception) else "KILLED"
+
+
 class RunSink:
     """A ``MetricsSink`` (and more) for one MLflow run, through the writer.
 

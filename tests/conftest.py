@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +39,24 @@ def make_cfg(tmp_path):
 @pytest.fixture
 def store_uri(tmp_path) -> str:
     return f"sqlite:///{tmp_path}/mlflow.db"
+
+
+@pytest.fixture(scope="session")
+def empty_store(tmp_path_factory) -> Path:
+    """An MLflow SQLite store with its schema made and no experiment: creating the schema
+    takes seconds, so tests that do not test a brand-new store start from a copy."""
+    path = tmp_path_factory.mktemp("template") / "mlflow.db"
+    from mlflow.tracking import MlflowClient
+
+    MlflowClient(f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def outputs(tmp_path, empty_store) -> Path:
+    """``tmp_path`` holding a copy of ``empty_store`` as ``mlflow.db``: the outputs dir."""
+    shutil.copyfile(empty_store, tmp_path / "mlflow.db")
+    return tmp_path
 
 
 def run_pipeline(*args: str, cwd: Path = ROOT, timeout: float = 600, env=None):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
@@ -13,8 +15,9 @@ from tests.conftest import compose_config
 
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
+def finished_run(tmp_path_factory, empty_store):
     tmp_path = tmp_path_factory.mktemp("run")
+    shutil.copyfile(empty_store, tmp_path / "mlflow.db")
     overrides = ["train.iters=120", "train.batch_size=50", "train.lr=1.0", "model.hidden_size=16"]
     cfg = compose_config(tmp_path, *overrides)
     result = run(cfg, JobInfo(output_dir=tmp_path / "job"))

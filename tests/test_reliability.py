@@ -55,7 +55,8 @@ def test_bad_input_on_the_command_line_exits_2_and_creates_no_run(tmp_path):
         assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "sweeps").exists()
 
 
-def test_divergence_stops_the_run_and_marks_it_failed(tmp_path):
+def test_divergence_stops_the_run_and_marks_it_failed(outputs):
+    tmp_path = outputs
     cfg = compose_config(tmp_path, "train.lr=100", "train.iters=500")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no numpy warning spam
@@ -70,7 +71,8 @@ def test_divergence_stops_the_run_and_marks_it_failed(tmp_path):
     assert steps == list(range(at + 1))  # the curve up to and including the divergence
 
 
-def test_a_diverging_job_does_not_stop_the_sweep(tmp_path):
+def test_a_diverging_job_does_not_stop_the_sweep(outputs):
+    tmp_path = outputs
     done = run_pipeline(
         "--multirun", "sweep=small", "train.lr=1.0,100", "model.hidden_size=16",
         "train.iters=60", f"outputs_dir={tmp_path}",
@@ -104,7 +106,8 @@ def _wait_for_epochs(proc: subprocess.Popen, epochs: int) -> int:
 
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_an_interrupted_run_is_killed_with_every_loss_point(tmp_path, sig, code):
+def test_an_interrupted_run_is_killed_with_every_loss_point(outputs, sig, code):
+    tmp_path = outputs
     # 1000 samples / batch 10 = 100 iterations an epoch; far more iterations than it will do
     proc = _start(["data=synthetic", "train.batch_size=10", "train.iters=10000000"], tmp_path)
     seen = _wait_for_epochs(proc, 3)

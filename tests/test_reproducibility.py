@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 
 import pytest
@@ -17,9 +18,10 @@ SMALL = ("train.iters=60", "train.batch_size=50", "train.lr=1.0", "model.hidden_
 
 
 @pytest.fixture(scope="module")
-def original(tmp_path_factory):
-    """A finished run on a fresh store: (store uri, outputs dir, run id)."""
+def original(tmp_path_factory, empty_store):
+    """A finished run: (store uri, outputs dir, run id)."""
     out = tmp_path_factory.mktemp("repro")
+    shutil.copyfile(empty_store, out / "mlflow.db")
     result = run(compose_config(out, *SMALL), JobInfo(output_dir=out / "job"))
     return f"sqlite:///{out}/mlflow.db", out, result["run_id"]
 
@@ -72,7 +74,8 @@ def _parents(client):
     )
 
 
-def test_an_interrupted_sweep_resumes_with_only_the_missing_jobs(tmp_path):
+def test_an_interrupted_sweep_resumes_with_only_the_missing_jobs(outputs):
+    tmp_path = outputs
     # The first attempt got through half of the grid (lr=0.5 only) before it stopped.
     _sweep(tmp_path, "train.lr=0.5")
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
@@ -91,7 +94,8 @@ def test_an_interrupted_sweep_resumes_with_only_the_missing_jobs(tmp_path):
     assert len(client.search_runs([experiment_id], "tags.`scratchnn.role` = 'job'")) == 8
 
 
-def test_basic_and_joblib_launchers_give_identical_metrics(tmp_path):
+def test_basic_and_joblib_launchers_give_identical_metrics(outputs):
+    tmp_path = outputs
     one_job = ("train.lr=1.0", "model.hidden_size=16", "force=true")
     _sweep(tmp_path, *one_job, "hydra/launcher=basic")
     _sweep(tmp_path, *one_job)  # joblib, the default

@@ -41,7 +41,8 @@ def test_two_by_two_sweep_on_a_new_store(tmp_path, store_uri):
     assert figures == {"figures/test_acc_vs_lr.png", "figures/loss_curves.png"}
 
 
-def test_a_numerical_gradient_sweep_runs_end_to_end(tmp_path, store_uri):
+def test_a_numerical_gradient_sweep_runs_end_to_end(outputs, store_uri):
+    tmp_path = outputs
     done = run_pipeline(
         "--multirun", "sweep=small", "train.gradient=numerical", "train.lr=1.0",
         "model.hidden_size=8,16", "train.iters=30", f"outputs_dir={tmp_path}",
