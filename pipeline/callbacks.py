@@ -22,6 +22,7 @@ from pipeline.recording import ROLE_TAG, SWEEP_DIR_TAG
 from pipeline.tracking import TrackingError, artifact_location, check_server, resolve_uri
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 log = logging.getLogger(__name__)
 OPEN_PARENTS: list[tuple[Any, str]] = []  # (client, run id) of sweeps still running here

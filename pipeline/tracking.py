@@ -15,8 +15,10 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import queue
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -81,10 +83,16 @@ def check_store(uri: str) -> None:
 
 
 class Writer:
-    """The writer process: ``call`` waits for its answer, ``send`` does not."""
+    """The writer process: ``call`` waits for its answer, ``send`` does not.
+
+    Lines go to the pipe through a feeder thread, so ``send`` never blocks training, not
+    even while the writer is still importing MLflow and the pipe is full.
+    """
 
     def __init__(self) -> None:
         self._proc: subprocess.Popen | None = None
+        self._lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._feeder: threading.Thread | None = None
 
     def _process(self) -> subprocess.Popen:
         if self._proc is None or self._proc.poll() is not None:
@@ -93,26 +101,34 @@ class Writer:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 text=True,
-                bufsize=1,
                 start_new_session=True,  # Ctrl-C reaches training, not the writer
             )
+            self._lines = queue.SimpleQueue()
+            self._feeder = threading.Thread(target=self._feed, args=(self._proc,), daemon=True)
+            self._feeder.start()
         return self._proc
+
+    def _feed(self, proc: subprocess.Popen) -> None:
+        """Write queued lines to the writer's stdin until ``None``, then close it."""
+        try:
+            while (line := self._lines.get()) is not None:
+                proc.stdin.write(line)
+                proc.stdin.flush()
+            proc.stdin.close()
+        except (BrokenPipeError, ValueError):  # the writer died: ``call`` reports it
+            pass
 
     def start(self) -> None:
         """Start the process now, so its imports overlap with other work."""
         self._process()
 
     def send(self, op: str, **fields: Any) -> None:
-        proc = self._process()
-        try:
-            proc.stdin.write(json.dumps({"op": op, **fields}) + "\n")
-        except BrokenPipeError as exc:
-            raise TrackingError(f"the tracking writer stopped (exit code {proc.poll()})") from exc
+        self._process()
+        self._lines.put(json.dumps({"op": op, **fields}) + "\n")
 
     def call(self, op: str, **fields: Any) -> Any:
         self.send(op, reply=True, **fields)
         proc = self._process()
-        proc.stdin.flush()
         line = proc.stdout.readline()
         if not line:
             raise TrackingError(f"the tracking writer stopped (exit code {proc.wait()})")
@@ -121,12 +137,14 @@ class Writer:
             raise TrackingError(answer["error"])
         return answer.get("result")
 
-    def close(self) -> None:
-        """Close the pipe and wait until everything sent is written."""
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.stdin.close()
-            self._proc.wait()
-        self._proc = None
+    def close(self, timeout: float = 10.0) -> None:
+        """Hand the writer everything queued and close its pipe. Every run ended through
+        ``call("end")`` is already stored; the writer then exits by itself (marking a run
+        never ended KILLED), so this process does not wait for MLflow's shutdown."""
+        if self._proc is not None and self._feeder is not None:
+            self._lines.put(None)
+            self._feeder.join(timeout)
+        self._proc, self._feeder = None, None
 
 
 _WRITER = Writer()
