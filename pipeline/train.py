@@ -102,15 +102,15 @@ def train(
     net = make_network(data, model_cfg, seed)
     _, batch_seed = np.random.SeedSequence(seed).spawn(2)
     rng = np.random.default_rng(batch_seed)
-    step = _stepper(net, train_cfg, data)
-    labels = labels_of(data.t_train)
-    per_epoch = iters_per_epoch(len(labels), train_cfg.batch_size)
+    labels = labels_of(data.t_train), labels_of(data.t_test)  # once, not per batch or epoch
+    step = _stepper(net, train_cfg, data.x_train, labels[0])
+    per_epoch = iters_per_epoch(len(labels[0]), train_cfg.batch_size)
     history = History(losses=np.empty(train_cfg.iters))
     sent = 0
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             for i in range(train_cfg.iters):
-                loss = step(rng.integers(0, len(labels), size=train_cfg.batch_size))
+                loss = step(rng.integers(0, len(labels[0]), size=train_cfg.batch_size))
                 history.losses[i] = loss
                 history.iters_run = i + 1
                 if _diverged(loss, history.losses[0], train_cfg.diverge_factor):
@@ -120,7 +120,7 @@ def train(
                     progress.iteration(i, loss)
                 if is_epoch_start(i, per_epoch):
                     sent = _send_losses(sink, history, sent)
-                    _evaluate_epoch(net, data, history, i, sink, progress)
+                    _evaluate_epoch(net, data, labels, history, i, sink, progress)
                 elif i + 1 - sent >= SEND_EVERY:
                     sent = _send_losses(sink, history, sent)
     finally:
@@ -128,15 +128,15 @@ def train(
     return net, history
 
 
-def _stepper(net: TwoLayerNet, train_cfg: Any, data: Dataset):
-    """A function ``(batch indices (N,)) -> loss`` doing one SGD step by the chosen gradient;
-    the loss is the batch's at the parameters before the step."""
-    labels = labels_of(data.t_train)
+def _stepper(net: TwoLayerNet, train_cfg: Any, x_train: np.ndarray, labels: np.ndarray):
+    """A function ``(batch indices (N,)) -> loss`` doing one SGD step by the chosen gradient
+    on rows of ``x_train`` (M, D) and ``labels`` (M,); the loss is the batch's at the
+    parameters before the step."""
     if train_cfg.gradient == "analytic":
         fused = FusedSGD(net, train_cfg.batch_size, train_cfg.lr)
 
         def analytic_step(idx: np.ndarray) -> float:
-            return fused.step(*fused.gather(data.x_train, labels, idx))
+            return fused.step(*fused.gather(x_train, labels, idx))
 
         return analytic_step
 
@@ -144,7 +144,7 @@ def _stepper(net: TwoLayerNet, train_cfg: Any, data: Dataset):
 
     def numerical_step(idx: np.ndarray) -> float:
         loss, grads = numerical_loss_and_gradient(
-            net, data.x_train[idx], labels[idx], train_cfg.h, n_threads=train_cfg.numerical_threads
+            net, x_train[idx], labels[idx], train_cfg.h, n_threads=train_cfg.numerical_threads
         )
         for key, grad in grads.items():
             net.params[key] -= train_cfg.lr * grad
@@ -165,10 +165,11 @@ def _send_losses(sink: MetricsSink, history: History, sent: int) -> int:
     return done
 
 
-def _evaluate_epoch(net, data: Dataset, history: History, i: int, sink, progress) -> None:
+def _evaluate_epoch(net, data: Dataset, labels, history: History, i: int, sink, progress) -> None:
+    """Full-set accuracies; ``labels`` = (train (M,), test (K,)) label indices."""
     epoch = len(history.epochs)
-    train_acc = accuracy(net, data.x_train, labels_of(data.t_train))
-    test_acc = accuracy(net, data.x_test, labels_of(data.t_test))
+    train_acc = accuracy(net, data.x_train, labels[0])
+    test_acc = accuracy(net, data.x_test, labels[1])
     history.epochs.append(i)
     history.train_acc.append(train_acc)
     history.test_acc.append(test_acc)
