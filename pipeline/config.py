@@ -57,6 +57,7 @@ class TrainConfig:
     h: float = 1e-4  # numerical gradient step
     blas_threads: int = 1  # pinned, never taken from the launcher: results stay bitwise equal
     numerical_threads: int | None = None  # null: every core for a single run, 1 in a sweep
+    background_eval: bool | None = None  # null: on when a core is idle (see sgd.yaml)
     diverge_factor: float = 10.0  # stop when the loss exceeds this multiple of the first loss
 
 

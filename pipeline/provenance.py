@@ -15,7 +15,8 @@ import numpy as np
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SOURCE_PACKAGES = ("scratchnn", "pipeline")
 # Keys that change where or how a run is reported, never what it computes.
-# (The numerical gradient's thread count is one: its result is the same bit for bit.)
+# (The numerical gradient's thread count and where epochs are evaluated are such keys: the
+# results are the same bit for bit.)
 NON_SEMANTIC_KEYS = (
     "tracking",
     "progress",
@@ -23,6 +24,7 @@ NON_SEMANTIC_KEYS = (
     "outputs_dir",
     "data.data_dir",
     "train.numerical_threads",
+    "train.background_eval",
 )
 
 

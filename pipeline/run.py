@@ -17,6 +17,7 @@ from threadpoolctl import threadpool_limits
 from pipeline.config import validate
 from pipeline.data import Dataset, load_data
 from pipeline.evaluate import evaluate
+from pipeline.evaluator import background_by_default
 from pipeline.progress import make_progress
 from pipeline.recording import JobInfo, Recorder, run_name
 from pipeline.tracking import RunSink, status_after
@@ -81,7 +82,12 @@ def _train(cfg: Any, data: Dataset, sink: RunSink | None, job: JobInfo):
     in_sweep = job.sweep_dir is not None
     progress = make_progress(cfg.progress, cfg.train.iters, run_name(cfg), in_sweep)
     threads = cfg.train.numerical_threads or (1 if in_sweep else None)  # None: every core
-    train_cfg = OmegaConf.merge(cfg.train, {"numerical_threads": threads})
+    background = cfg.train.background_eval
+    if background is None:
+        background = background_by_default(in_sweep, cfg.train.gradient, cfg.train.blas_threads)
+    train_cfg = OmegaConf.merge(
+        cfg.train, {"numerical_threads": threads, "background_eval": background}
+    )
     try:
         return train(data, cfg.model, train_cfg, cfg.seed, sink, progress)
     finally:

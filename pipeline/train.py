@@ -13,11 +13,13 @@ from typing import Any, Protocol
 import numpy as np
 
 from pipeline.data import Dataset
+from pipeline.evaluator import EpochResult, make_evaluator
 from scratchnn import TwoLayerNet
 from scratchnn.functions import labels_of
-from scratchnn.fused import FusedSGD, accuracy
+from scratchnn.fused import FusedSGD
 
 SEND_EVERY = 100  # iterations: losses reach the sink at least this often
+DRAW_EVERY = 1000  # iterations whose minibatch indices are drawn in one call
 
 
 class MetricsSink(Protocol):
@@ -95,8 +97,10 @@ def train(
 
     Losses reach ``sink`` as ``train_loss`` (step = iteration) at every evaluation and when
     training ends for any reason (including ``KeyboardInterrupt``), and ``train_acc`` /
-    ``test_acc`` (step = epoch) at each evaluation. A non-finite loss, or one above
-    ``train_cfg.diverge_factor`` times the first, stops training: ``history.diverged_at``.
+    ``test_acc`` (step = epoch) once each evaluation is done: at once, or with
+    ``train_cfg.background_eval`` in a worker process while training goes on. A non-finite
+    loss, or one above ``train_cfg.diverge_factor`` times the first, stops training:
+    ``history.diverged_at``.
     """
     sink = sink or NullSink()
     net = make_network(data, model_cfg, seed)
@@ -106,11 +110,15 @@ def train(
     step = _stepper(net, train_cfg, data.x_train, labels[0])
     per_epoch = iters_per_epoch(len(labels[0]), train_cfg.batch_size)
     history = History(losses=np.empty(train_cfg.iters))
-    sent = 0
+    eval_data = {"x_train": data.x_train, "labels_train": labels[0]}
+    eval_data |= {"x_test": data.x_test, "labels_test": labels[1]}
+    evaluator = make_evaluator(net, eval_data, bool(train_cfg.background_eval))
+    batches = batch_indices(rng, len(labels[0]), train_cfg.batch_size, train_cfg.iters)
+    sent = submitted = 0
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            for i in range(train_cfg.iters):
-                loss = step(rng.integers(0, len(labels[0]), size=train_cfg.batch_size))
+            for i, batch in enumerate(batches):
+                loss = step(batch)
                 history.losses[i] = loss
                 history.iters_run = i + 1
                 if _diverged(loss, history.losses[0], train_cfg.diverge_factor):
@@ -120,12 +128,23 @@ def train(
                     progress.iteration(i, loss)
                 if is_epoch_start(i, per_epoch):
                     sent = _send_losses(sink, history, sent)
-                    _evaluate_epoch(net, data, labels, history, i, sink, progress)
+                    evaluator.submit(submitted, i)
+                    submitted += 1
+                    _record_epochs(evaluator.ready(), history, sink, progress)
                 elif i + 1 - sent >= SEND_EVERY:
                     sent = _send_losses(sink, history, sent)
+        _record_epochs(evaluator.wait_all(), history, sink, progress)
     finally:
+        _record_epochs(evaluator.close(), history, sink, progress)
         _send_losses(sink, history, sent)
     return net, history
+
+
+def batch_indices(rng: np.random.Generator, n_rows: int, batch_size: int, iters: int):
+    """Yield each iteration's minibatch: ``batch_size`` row numbers in ``[0, n_rows)`` drawn
+    with replacement, as an array (batch_size,); ``DRAW_EVERY`` iterations per ``rng`` call."""
+    for start in range(0, iters, DRAW_EVERY):
+        yield from rng.integers(0, n_rows, size=(min(DRAW_EVERY, iters - start), batch_size))
 
 
 def _stepper(net: TwoLayerNet, train_cfg: Any, x_train: np.ndarray, labels: np.ndarray):
@@ -165,16 +184,14 @@ def _send_losses(sink: MetricsSink, history: History, sent: int) -> int:
     return done
 
 
-def _evaluate_epoch(net, data: Dataset, labels, history: History, i: int, sink, progress) -> None:
-    """Full-set accuracies; ``labels`` = (train (M,), test (K,)) label indices."""
-    epoch = len(history.epochs)
-    train_acc = accuracy(net, data.x_train, labels[0])
-    test_acc = accuracy(net, data.x_test, labels[1])
-    history.epochs.append(i)
-    history.train_acc.append(train_acc)
-    history.test_acc.append(test_acc)
-    steps = np.array([epoch])
-    sink.log_series("train_acc", steps, np.array([train_acc]))
-    sink.log_series("test_acc", steps, np.array([test_acc]))
-    if progress:
-        progress.epoch(epoch, i, train_acc, test_acc)
+def _record_epochs(results: list[EpochResult], history: History, sink, progress) -> None:
+    """Add finished evaluations to ``history`` and send them to ``sink`` and ``progress``."""
+    for result in results:
+        history.epochs.append(result.iteration)
+        history.train_acc.append(result.train_acc)
+        history.test_acc.append(result.test_acc)
+        steps = np.array([result.epoch])
+        sink.log_series("train_acc", steps, np.array([result.train_acc]))
+        sink.log_series("test_acc", steps, np.array([result.test_acc]))
+        if progress:
+            progress.epoch(result.epoch, result.iteration, result.train_acc, result.test_acc)
