@@ -13,6 +13,7 @@ import time
 from typing import Any, TextIO
 
 from pipeline.tracking import TrackingError, check_server
+from pipeline.tracking_sql import SqlMetricWriter
 
 MAX_METRICS_PER_BATCH = 1000  # MLflow's log_batch limit
 MAX_PARAMS_PER_BATCH = 100
@@ -31,7 +32,8 @@ class Store:
         self.client = None
         self.experiment_id: str | None = None
         self.runs: dict[str, str] = {}  # key -> run id, for runs not ended yet
-        self.pending: dict[str, list] = {}
+        self.pending: dict[str, list] = {}  # run -> [(key, value, timestamp ms, step), ...]
+        self.sql_metrics: SqlMetricWriter | None = None  # bulk inserts, for a SQL store
 
     def _id(self, run: str) -> str:
         """The run id of a key this writer started, else ``run`` itself (a real run id)."""
@@ -43,6 +45,7 @@ class Store:
 
         check_server(uri)
         self.client = self._client_class(uri)
+        self.sql_metrics = SqlMetricWriter.for_client(self.client)
         found = self.client.get_experiment_by_name(experiment)
         if found is None:
             try:
@@ -77,20 +80,22 @@ class Store:
         return run_id
 
     def metrics(self, run: str, key: str, steps: list, values: list) -> None:
-        from mlflow.entities import Metric
-
         now = int(time.time() * 1000)
         queue = self.pending.setdefault(run, [])
-        queue.extend(Metric(key, float(v), now, int(s)) for s, v in zip(steps, values, strict=True))
+        queue.extend((key, float(v), now, int(s)) for s, v in zip(steps, values, strict=True))
         if len(queue) >= MAX_METRICS_PER_BATCH:
             self.flush(run)
 
     def flush(self, run: str) -> None:
-        queue = self.pending.pop(run, [])
+        from mlflow.entities import Metric
+
+        queue, run_id = self.pending.pop(run, []), self._id(run)
         for start in range(0, len(queue), MAX_METRICS_PER_BATCH):
-            self.client.log_batch(
-                self._id(run), metrics=queue[start : start + MAX_METRICS_PER_BATCH]
-            )
+            points = queue[start : start + MAX_METRICS_PER_BATCH]
+            if self.sql_metrics is not None:
+                self.sql_metrics.log(run_id, points)
+            else:
+                self.client.log_batch(run_id, metrics=[Metric(*point) for point in points])
 
     def tags(self, run: str, tags: dict[str, str]) -> None:
         from mlflow.entities import RunTag
