@@ -1,6 +1,8 @@
 """Figures of a run and of a sweep, made with matplotlib's Agg backend (no screen needed).
 
 Each function takes arrays and returns a ``matplotlib.figure.Figure``; saving is the caller's.
+The per-run figures have fixed margins: ``tight_layout`` would draw each figure twice, and
+every job of a sweep renders three of them.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ def loss_curve(losses: np.ndarray) -> Figure:
     ax.plot(np.arange(len(losses)), losses, linewidth=0.6)
     ax.set(xlabel="iteration", ylabel="train loss", title="Training loss")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.11, right=0.97, bottom=0.12, top=0.92)
     return fig
 
 
@@ -30,7 +32,7 @@ def accuracy_curves(train_acc: np.ndarray, test_acc: np.ndarray) -> Figure:
     ax.set(xlabel="epoch", ylabel="accuracy", ylim=(0, 1), title="Accuracy per epoch")
     ax.legend(loc="lower right")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.11, right=0.97, bottom=0.12, top=0.92)
     return fig
 
 
@@ -47,7 +49,7 @@ def confusion_matrix(confusion: np.ndarray) -> Figure:
         color = "white" if count > threshold else "black"
         ax.text(col, row, str(count), ha="center", va="center", fontsize=7, color=color)
     fig.colorbar(image, ax=ax, fraction=0.046)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.08, right=0.88, bottom=0.1, top=0.93)
     return fig
 
 

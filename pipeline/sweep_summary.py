@@ -23,10 +23,10 @@ def job_runs(client: Any, parent_id: str) -> list[tuple[int, str]]:
     return sorted((int(k[prefix:]), v) for k, v in tags.items() if k.startswith(JOB_TAG_PREFIX))
 
 
-def summary_rows(client: Any, parent_id: str) -> list[dict[str, Any]]:
-    """One row per job: status, whether its run was reused, the params that vary between
-    the jobs (``params.<key>``), and every metric's last value (``metrics.<key>``)."""
-    runs = [(job, client.get_run(run_id)) for job, run_id in job_runs(client, parent_id)]
+def summary_rows(runs: list[tuple[int, Any]], parent_id: str) -> list[dict[str, Any]]:
+    """One row per (job number, MLflow run): status, whether the run was reused, the params
+    that vary between the jobs (``params.<key>``), and every metric's last value
+    (``metrics.<key>``)."""
     all_params = [run.data.params for _, run in runs]
     varying = sorted(
         {k for p in all_params for k in p if len({q.get(k) for q in all_params}) > 1},
@@ -50,7 +50,8 @@ def best_row(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 def summarize(client: Any, parent_id: str, sweep_dir: Path) -> list[dict[str, Any]]:
     """Log ``summary.csv``, comparison plots and ``best_run_id`` to the parent run."""
-    rows = summary_rows(client, parent_id)
+    runs = [(job, client.get_run(run_id)) for job, run_id in job_runs(client, parent_id)]
+    rows = summary_rows(runs, parent_id)
     sweep_dir.mkdir(parents=True, exist_ok=True)
     columns = list(dict.fromkeys(k for row in rows for k in row)) or ["job"]
     with open(sweep_dir / "summary.csv", "w", newline="") as handle:
@@ -59,7 +60,7 @@ def summarize(client: Any, parent_id: str, sweep_dir: Path) -> list[dict[str, An
         writer.writerows(rows)
     client.log_artifact(parent_id, str(sweep_dir / "summary.csv"))
     if any(row.get(SCORE) is not None for row in rows):
-        _log_comparisons(client, parent_id, rows)
+        _log_comparisons(client, parent_id, rows, [run.data.params for _, run in runs])
     client.set_tag(parent_id, "n_jobs", str(len(rows)))
     best = best_row(rows)
     if best is not None:
@@ -68,9 +69,9 @@ def summarize(client: Any, parent_id: str, sweep_dir: Path) -> list[dict[str, An
     return rows
 
 
-def _log_comparisons(client: Any, parent_id: str, rows: list[dict[str, Any]]) -> None:
-    """Test accuracy against lr per (hidden size, batch size), and the loss curves overlaid."""
-    params = [client.get_run(r["run_id"]).data.params for r in rows]
+def _log_comparisons(client: Any, parent_id: str, rows: list[dict], params: list[dict]) -> None:
+    """Test accuracy against lr per (hidden size, batch size), and the loss curves overlaid;
+    ``params[i]`` are the params of the run of ``rows[i]``."""
     scores = [r.get(SCORE) for r in rows]
     figure = plots.sweep_accuracy(
         params, scores, "train.lr", ("model.hidden_size", "train.batch_size")
