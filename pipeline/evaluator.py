@@ -52,14 +52,16 @@ class InlineEvaluator:
 
     def __init__(self, net, data: dict[str, np.ndarray]) -> None:
         self.net, self.data = net, data
+        self.submitted = 0  # the epoch number of the next submission
         self._done: list[EpochResult] = []
 
-    def submit(self, epoch: int, iteration: int) -> None:
-        """Evaluate the parameters as they are now."""
+    def submit(self, iteration: int) -> None:
+        """Evaluate the parameters as they are now, at ``iteration``, as the next epoch."""
         d = self.data
         train_acc = accuracy(self.net, d["x_train"], d["labels_train"])
         test_acc = accuracy(self.net, d["x_test"], d["labels_test"])
-        self._done.append(EpochResult(epoch, iteration, train_acc, test_acc))
+        self._done.append(EpochResult(self.submitted, iteration, train_acc, test_acc))
+        self.submitted += 1
 
     def ready(self) -> list[EpochResult]:
         """Results not returned before, in submission order."""
@@ -132,14 +134,15 @@ class BackgroundEvaluator(InlineEvaluator):
                 self._answers.put(line)
         self._answers.put("")  # end of output: the worker stopped
 
-    def submit(self, epoch: int, iteration: int) -> None:
+    def submit(self, iteration: int) -> None:
         if not self._free:
             self._collect(block=True)
         slot = self._free.popleft()
         for key, value in self.net.params.items():
             np.copyto(self.memory.arrays[f"{slot}/{key}"], value)
         self._busy.append(slot)
-        self._requests.put({"slot": slot, "epoch": epoch, "iteration": iteration})
+        self._requests.put({"slot": slot, "epoch": self.submitted, "iteration": iteration})
+        self.submitted += 1
 
     def _collect(self, block: bool) -> None:
         """Move answers into the ready list; with ``block``, wait for at least one."""

@@ -114,7 +114,7 @@ def train(
     eval_data |= {"x_test": data.x_test, "labels_test": labels[1]}
     evaluator = make_evaluator(net, eval_data, bool(train_cfg.background_eval))
     batches = batch_indices(rng, len(labels[0]), train_cfg.batch_size, train_cfg.iters)
-    sent = submitted = 0
+    sent = 0
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             for i, batch in enumerate(batches):
@@ -128,8 +128,7 @@ def train(
                     progress.iteration(i, loss)
                 if is_epoch_start(i, per_epoch):
                     sent = _send_losses(sink, history, sent)
-                    evaluator.submit(submitted, i)
-                    submitted += 1
+                    evaluator.submit(i)
                     _record_epochs(evaluator.ready(), history, sink, progress)
                 elif i + 1 - sent >= SEND_EVERY:
                     sent = _send_losses(sink, history, sent)

@@ -55,8 +55,8 @@ def test_results_come_back_in_order_even_when_every_slot_is_busy(data):
     try:
         for epoch in range(6):  # more submissions than slots: submit waits for a free one
             net.params["W1"] += 0.5 * np.random.default_rng(epoch).standard_normal((64, 8))
-            inline.submit(epoch, 10 * epoch)
-            background.submit(epoch, 10 * epoch)
+            inline.submit(10 * epoch)
+            background.submit(10 * epoch)
         assert background.wait_all() == inline.wait_all()
     finally:
         background.close()
@@ -69,7 +69,7 @@ def test_a_dead_worker_is_reported_and_cleaned_up(data):
     arrays |= {"x_test": data.x_test, "labels_test": data.t_test}
     evaluator = BackgroundEvaluator(net, arrays)
     evaluator._proc.kill()
-    evaluator.submit(0, 0)
+    evaluator.submit(0)
     with pytest.raises(RuntimeError, match="evaluation worker stopped"):
         evaluator.wait_all()
     assert evaluator.close() == []
