@@ -15,6 +15,7 @@ close and exits, and Python's resource tracker unlinks the memory.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import queue
 import subprocess
@@ -26,10 +27,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from pipeline.shared_arrays import SharedArrays
+from pipeline.shared_arrays import SharedArrays, free_bytes
 from scratchnn.fused import accuracy
 
 DATA_KEYS = ("x_train", "labels_train", "x_test", "labels_test")
+log = logging.getLogger(__name__)
 
 
 class EpochResult(NamedTuple):
@@ -184,8 +186,18 @@ class BackgroundEvaluator(InlineEvaluator):
 
 
 def make_evaluator(net, data: dict[str, np.ndarray], background: bool) -> InlineEvaluator:
-    """A ``BackgroundEvaluator`` if ``background``, else an ``InlineEvaluator``."""
-    return BackgroundEvaluator(net, data) if background else InlineEvaluator(net, data)
+    """A ``BackgroundEvaluator`` if ``background`` and the data fits in shared memory (a
+    full /dev/shm would crash the copy), else an ``InlineEvaluator``."""
+    if not background:
+        return InlineEvaluator(net, data)
+    needed = sum(data[key].nbytes for key in DATA_KEYS)
+    if needed > 0.9 * free_bytes():
+        log.warning(
+            "epochs evaluated inline: the data needs %.0f MB of shared memory, /dev/shm has "
+            "%.0f MB free", needed / 1e6, free_bytes() / 1e6,
+        )  # fmt: skip
+        return InlineEvaluator(net, data)
+    return BackgroundEvaluator(net, data)
 
 
 def background_by_default(in_sweep: bool, gradient: str, blas_threads: int) -> bool:

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from multiprocessing import resource_tracker, shared_memory
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 ALIGN = 64  # bytes: every array starts on a cache line
+SHM_DIR = Path("/dev/shm")  # where Linux keeps shared memory (64 MB by default in Docker)
+
+
+def free_bytes() -> float:
+    """Room left for shared memory: the free space of /dev/shm, or unbounded elsewhere."""
+    return shutil.disk_usage(SHM_DIR).free if SHM_DIR.is_dir() else float("inf")
 
 
 class SharedArrays:

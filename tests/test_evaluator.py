@@ -10,7 +10,12 @@ import numpy as np
 import pytest
 
 from pipeline.data import load_data
-from pipeline.evaluator import BackgroundEvaluator, InlineEvaluator, background_by_default
+from pipeline.evaluator import (
+    BackgroundEvaluator,
+    InlineEvaluator,
+    background_by_default,
+    make_evaluator,
+)
 from pipeline.train import train
 from scratchnn import TwoLayerNet
 
@@ -108,3 +113,11 @@ def test_background_evaluation_is_on_only_when_a_core_is_idle(
     in_sweep, gradient, blas_threads, expected
 ):
     assert background_by_default(in_sweep, gradient, blas_threads) is expected
+
+
+def test_without_room_in_shared_memory_epochs_are_evaluated_inline(data, monkeypatch):
+    monkeypatch.setattr("pipeline.evaluator.free_bytes", lambda: 1000.0)
+    net = TwoLayerNet(64, 8, 10, rng=np.random.default_rng(0), dtype=np.float32)
+    arrays = {"x_train": data.x_train, "labels_train": data.t_train}
+    arrays |= {"x_test": data.x_test, "labels_test": data.t_test}
+    assert type(make_evaluator(net, arrays, background=True)) is InlineEvaluator
