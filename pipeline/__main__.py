@@ -17,7 +17,7 @@ from pipeline.launchers import ENV_SWEEP_DIR
 from pipeline.preflight import check_command_line
 from pipeline.recording import JobInfo
 from pipeline.run import run
-from pipeline.tracking import TrackingError
+from pipeline.tracking import TrackingError, writer
 
 
 class Terminated(BaseException):
@@ -80,11 +80,18 @@ def _handle_sigterm() -> None:
         pass
 
 
+def _share_writer(base: DictConfig) -> None:
+    """A tracked sweep: start the MLflow writer its jobs on this machine share now, so its
+    imports run on the other core while preflight composes every job."""
+    if base.tracking.enabled:
+        writer().share()
+
+
 def main() -> None:
     register_schema()
     _handle_sigterm()
     try:
-        check_command_line(sys.argv[1:])
+        check_command_line(sys.argv[1:], prepare_sweep=_share_writer)
         hydra_entry()
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)

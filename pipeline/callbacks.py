@@ -3,7 +3,9 @@
 ``on_multirun_start`` runs in the launching process: it creates the store and experiment
 (parallel jobs opening a brand-new SQLite store race on its schema) and the parent run,
 tagged with the sweep dir so every job, under any launcher, finds it. ``on_multirun_end``
-writes the sweep summary to the parent.
+writes the sweep summary to the parent. All of it goes through this process's writer
+(``pipeline.tracking``), which the jobs on this machine share when ``python -m pipeline``
+started it with ``share()``: the launching process never imports MLflow.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -19,27 +22,22 @@ from omegaconf import DictConfig
 
 from pipeline.launchers import keep_ray_local, prepare_jobs
 from pipeline.recording import ROLE_TAG, SWEEP_DIR_TAG
-from pipeline.tracking import TrackingError, artifact_location, check_server, resolve_uri
+from pipeline.tracking import TrackingError, artifact_location, resolve_uri, writer
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 log = logging.getLogger(__name__)
-OPEN_PARENTS: list[tuple[Any, str]] = []  # (client, run id) of sweeps still running here
+OPEN_PARENTS: list[str] = []  # the writer's keys of the parent runs of sweeps still running
 
 
-def open_store(cfg: DictConfig):
-    """(client, experiment id), creating the store and experiment when they are new."""
-    from mlflow.tracking import MlflowClient
-
+def open_store(cfg: DictConfig) -> str:
+    """Connect the writer to the store (creating it and the experiment when they are new);
+    returns the experiment id."""
     uri = resolve_uri(cfg.tracking, cfg.outputs_dir)
-    check_server(uri)
-    client = MlflowClient(uri)
-    experiment = client.get_experiment_by_name(cfg.tracking.experiment)
-    if experiment is not None:
-        return client, experiment.experiment_id
     location = artifact_location(uri, cfg.outputs_dir)
-    return client, client.create_experiment(cfg.tracking.experiment, artifact_location=location)
+    fields = {"uri": uri, "experiment": cfg.tracking.experiment}
+    return writer().call("open", **fields, artifact_location=location)
 
 
 class SweepRun(Callback):
@@ -53,35 +51,36 @@ class SweepRun(Callback):
             fetch_mnist(resolve_data_dir(config.data.data_dir))
         if not config.tracking.enabled:
             return
+        sweep_dir = str(Path(config.hydra.sweep.dir).resolve())
+        tags = {ROLE_TAG: "sweep", SWEEP_DIR_TAG: sweep_dir}
+        key = f"sweep-{uuid.uuid4().hex}"
         try:
-            client, experiment_id = open_store(config)
+            experiment_id = open_store(config)
+            run_id = writer().call(
+                "start_run", key=key, run_name=f"sweep {Path(sweep_dir).name}", tags=tags,
+                params={},
+            )  # fmt: skip
         except TrackingError as error:
             print(f"error: {error}", file=sys.stderr)
             sys.exit(1)
-        sweep_dir = str(Path(config.hydra.sweep.dir).resolve())
-        tags = {ROLE_TAG: "sweep", SWEEP_DIR_TAG: sweep_dir}
-        run = client.create_run(experiment_id, tags=tags, run_name=f"sweep {Path(sweep_dir).name}")
-        OPEN_PARENTS.append((client, run.info.run_id))
+        OPEN_PARENTS.append(key)
         prepare_jobs(config, sweep_dir)  # jobs elsewhere still find this store and parent
-        log.info("sweep parent run %s in experiment %s", run.info.run_id, experiment_id)
+        log.info("sweep parent run %s in experiment %s", run_id, experiment_id)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from pipeline.sweep_summary import summarize
-
         while OPEN_PARENTS:
-            client, run_id = OPEN_PARENTS.pop()
+            key = OPEN_PARENTS.pop()
             try:
-                rows = summarize(client, run_id, Path(config.hydra.sweep.dir))
+                rows = writer().call("summarize", run=key, sweep_dir=config.hydra.sweep.dir)
             finally:
-                client.set_terminated(run_id, "FINISHED")
+                run_id = writer().call("end", run=key, status="FINISHED")
             print_summary(rows, run_id)
 
 
 def abandon_open_sweeps(status: str = "KILLED") -> None:
     """Mark the parents of interrupted sweeps (Ctrl-C, SIGTERM) as ``status``."""
     while OPEN_PARENTS:
-        client, run_id = OPEN_PARENTS.pop()
-        client.set_terminated(run_id, status)
+        writer().call("end", run=OPEN_PARENTS.pop(), status=status)
 
 
 def print_summary(rows: list[dict[str, Any]], parent_id: str) -> None:

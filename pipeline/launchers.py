@@ -19,7 +19,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from pipeline.config import ConfigError
-from pipeline.tracking import ENV_URI, resolve_uri
+from pipeline.tracking import ENV_URI, ENV_WRITER_SOCKET, resolve_uri
 
 ENV_SWEEP_DIR = "SCRATCHNN_SWEEP_DIR"  # the absolute sweep dir the parent run is tagged with
 ENV_RAY_ADDRESS = "RAY_ADDRESS"
@@ -98,10 +98,13 @@ def prepare_jobs(config: DictConfig, sweep_dir: str) -> None:
     Both are set in this process's environment and named in ``hydra.job.env_copy``, which
     Hydra applies when it composes each job's config here, before the launcher ships it; a
     job on another machine (whose ``$MLFLOW_TRACKING_URI`` and working directory differ)
-    then still writes to the parent's store and finds the parent by its tag.
+    then still writes to the parent's store and finds the parent by its tag. A job on this
+    machine also finds this process's writer (``$SCRATCHNN_WRITER_SOCKET``, if shared); one
+    elsewhere cannot reach it and starts its own.
     """
     os.environ[ENV_URI] = resolve_uri(config.tracking, config.outputs_dir)
     os.environ[ENV_SWEEP_DIR] = sweep_dir
-    names = list(dict.fromkeys([*config.hydra.job.env_copy, ENV_URI, ENV_SWEEP_DIR]))
+    shared = [ENV_WRITER_SOCKET] if ENV_WRITER_SOCKET in os.environ else []
+    names = list(dict.fromkeys([*config.hydra.job.env_copy, ENV_URI, ENV_SWEEP_DIR, *shared]))
     with read_write(config.hydra), open_dict(config.hydra):
         config.hydra.overrides.hydra.append(f"hydra.job.env_copy=[{','.join(names)}]")

@@ -9,13 +9,14 @@ allowed; nothing has run and no run was created.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import MissingConfigException
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from pipeline.config import ConfigError, validate
@@ -27,14 +28,19 @@ PLUGIN_EXTRAS = " (more come with the extras: pip install -e '.[ray]', '.[slurm]
 TYPE_NAMES = {"Float": "a number", "Integer": "an integer", "Boolean": "true or false"}
 
 
-def job_overrides(overrides: list[str], multirun: bool) -> list[list[str]]:
+def base_config(overrides: list[str]) -> DictConfig:
+    """The config (with ``hydra``) of the first job: each sweep axis at its first value.
+    Composing it also checks the hydra/... choices."""
+    parser = OverridesParser.create()
+    return _compose([_first_value(o) for o in parser.parse_overrides(overrides)], hydra=True)
+
+
+def job_overrides(base: DictConfig, overrides: list[str], multirun: bool) -> list[list[str]]:
     """The override list of each job: one job, or the basic sweeper's grid of a multirun
     (sweep presets' ``hydra.sweeper.params`` first, then the command line's overrides)."""
-    parser = OverridesParser.create()
-    first_values = [_first_value(o) for o in parser.parse_overrides(overrides)]
-    base = _compose(first_values, hydra=True)  # also checks the hydra/... choices
     if not multirun:
         return [overrides]
+    parser = OverridesParser.create()
     check_launcher_store(base)  # jobs on other machines need a tracking server
     params = OmegaConf.select(base, "hydra.sweeper.params") or {}
     arguments = [f"{key}={value}" for key, value in params.items()] + overrides
@@ -70,16 +76,26 @@ def _each_value(parsed: list) -> list[list[str]]:
 
 
 def _compose(overrides: list[str], hydra: bool = False):
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        return compose("config", overrides=overrides, return_hydra_config=hydra)
+    """Compose inside ``initialize_config_dir(CONF_DIR)`` (once for all jobs: it is slow)."""
+    return compose("config", overrides=overrides, return_hydra_config=hydra)
 
 
-def check(overrides: list[str], multirun: bool) -> int:
-    """Compose and validate every job; returns how many. Raises ``ConfigError``."""
+def check(
+    overrides: list[str], multirun: bool, prepare: Callable[[DictConfig], None] | None = None
+) -> int:
+    """Compose and validate every job; returns how many. Raises ``ConfigError``.
+
+    ``prepare(base)`` is called with the first job's config (``base_config``) before the
+    jobs are composed, to start work that can overlap with this check.
+    """
     try:
-        jobs = job_overrides(overrides, multirun)
-        for job in jobs:
-            validate(_compose([o for o in job if not o.startswith("hydra")]))
+        with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+            base = base_config(overrides)
+            if prepare is not None:
+                prepare(base)
+            jobs = job_overrides(base, overrides, multirun)
+            for job in jobs:
+                validate(_compose([o for o in job if not o.startswith("hydra")]))
     except ConfigError:
         raise
     except MissingConfigException as error:
@@ -117,14 +133,18 @@ def _bad_key(error: OmegaConfBaseException) -> str:
 
 
 def _keys_under(parent: str) -> str:
-    node = _compose([])
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        node = _compose([])
     node = OmegaConf.select(node, parent) if parent else node
     return ", ".join(str(k) for k in node) if node is not None else "?"
 
 
-def check_command_line(argv: list[str]) -> None:
-    """``check`` for ``python -m pipeline`` arguments; other Hydra flags are left to Hydra."""
+def check_command_line(
+    argv: list[str], prepare_sweep: Callable[[DictConfig], None] | None = None
+) -> None:
+    """``check`` for ``python -m pipeline`` arguments; other Hydra flags are left to Hydra.
+    For a multirun, ``prepare_sweep`` is ``check``'s ``prepare``."""
     if any(a.startswith("-") and a not in HYDRA_FLAGS_WE_CHECK for a in argv):
         return
     multirun = any(a in HYDRA_FLAGS_WE_CHECK for a in argv)
-    check([a for a in argv if not a.startswith("-")], multirun)
+    check([a for a in argv if not a.startswith("-")], multirun, prepare_sweep if multirun else None)

@@ -6,6 +6,8 @@ wires them to tracking at the edges. ``pipeline.__main__`` is the Hydra entry ca
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import tempfile
 from pathlib import Path
@@ -51,7 +53,7 @@ def run_training(cfg: Any, job: JobInfo) -> dict[str, Any]:
     resolved = OmegaConf.to_container(cfg, resolve=True)
     recorder = Recorder(cfg, job, resolved) if cfg.tracking.enabled else None
     data_cfg = OmegaConf.merge(cfg.data, {"dtype": compute_dtype(cfg)})
-    data = load_data(data_cfg, cfg.seed)
+    data = _load_data(json.dumps({**resolved["data"], "dtype": data_cfg.dtype}), cfg.seed)
     if recorder is None:
         net, history = _train(cfg, data, None, job)
         return _outcome(net, history, data, None)
@@ -76,6 +78,16 @@ def run_training(cfg: Any, job: JobInfo) -> dict[str, Any]:
         raise
     run_id = sink.end("FAILED" if history.diverged_at is not None else "FINISHED")
     return {**result, "run_id": run_id}
+
+
+@functools.lru_cache(maxsize=1)
+def _load_data(data_cfg_json: str, seed: int) -> Dataset:
+    """``load_data``, kept for the next job in this process: a sweep's joblib worker runs
+    many jobs on the same data. Its arrays are read-only, so no job can change them."""
+    data = load_data(json.loads(data_cfg_json), seed)
+    for array in (data.x_train, data.t_train, data.x_test, data.t_test):
+        array.setflags(write=False)
+    return data
 
 
 def _train(cfg: Any, data: Dataset, sink: RunSink | None, job: JobInfo):

@@ -16,15 +16,18 @@ import atexit
 import json
 import os
 import queue
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 
 ENV_URI = "MLFLOW_TRACKING_URI"
+ENV_WRITER_SOCKET = "SCRATCHNN_WRITER_SOCKET"  # the sweep launcher's writer, for its jobs
 
 
 class TrackingError(RuntimeError):
@@ -85,66 +88,112 @@ def check_store(uri: str) -> None:
 class Writer:
     """The writer process: ``call`` waits for its answer, ``send`` does not.
 
-    Lines go to the pipe through a feeder thread, so ``send`` never blocks training, not
-    even while the writer is still importing MLflow and the pipe is full.
+    Lines go to the writer through a feeder thread, so ``send`` never blocks training, not
+    even while the writer is still importing MLflow and the pipe is full. The writer is this
+    process's own child, or, in a sweep job whose launcher started one with ``share()``,
+    the launcher's, reached through the Unix socket named in ``$SCRATCHNN_WRITER_SOCKET``.
     """
 
     def __init__(self) -> None:
         self._proc: subprocess.Popen | None = None
+        self._socket: socket.socket | None = None
+        self._socket_path: str | None = None  # the launcher's writer this one is connected to
+        self._answers: TextIO | None = None
         self._lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self._feeder: threading.Thread | None = None
 
-    def _process(self) -> subprocess.Popen:
-        if self._proc is None or self._proc.poll() is not None:
+    def _connected(self) -> bool:
+        if self._socket is not None:
+            return self._socket_path == os.environ.get(ENV_WRITER_SOCKET)
+        return self._proc is not None and self._proc.poll() is None
+
+    def _connect(self, listen: str | None = None) -> None:
+        """Reach the launcher's writer if there is one (and this is not it), else start one."""
+        self.close()
+        shared = os.environ.get(ENV_WRITER_SOCKET)
+        if shared and listen is None and (connection := _dial(shared)) is not None:
+            self._socket, self._socket_path = connection, shared
+            self._answers, target = connection.makefile("r"), connection.makefile("w")
+        else:
+            command = [sys.executable, "-m", "pipeline.tracking_writer"]
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "pipeline.tracking_writer"],
+                command + (["--listen", listen] if listen else []),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 text=True,
                 start_new_session=True,  # Ctrl-C reaches training, not the writer
             )
-            self._lines = queue.SimpleQueue()
-            self._feeder = threading.Thread(target=self._feed, args=(self._proc,), daemon=True)
-            self._feeder.start()
-        return self._proc
-
-    def _feed(self, proc: subprocess.Popen) -> None:
-        """Write queued lines to the writer's stdin until ``None``, then close it."""
-        try:
-            while (line := self._lines.get()) is not None:
-                proc.stdin.write(line)
-                proc.stdin.flush()
-            proc.stdin.close()
-        except (BrokenPipeError, ValueError):  # the writer died: ``call`` reports it
-            pass
+            self._answers, target = self._proc.stdout, self._proc.stdin
+        self._lines = queue.SimpleQueue()
+        self._feeder = threading.Thread(
+            target=_feed, args=(self._lines, target, self._socket), daemon=True
+        )
+        self._feeder.start()
 
     def start(self) -> None:
-        """Start the process now, so its imports overlap with other work."""
-        self._process()
+        """Start (or reach) the writer now, so its imports overlap with other work."""
+        if not self._connected():
+            self._connect()
+
+    def share(self) -> None:
+        """Start this process's writer so that it also serves the sweep jobs of other
+        processes on this machine: they find its socket in ``$SCRATCHNN_WRITER_SOCKET``."""
+        folder = tempfile.mkdtemp(prefix="scratchnn-writer-")  # only this user may enter
+        path = os.path.join(folder, "socket")
+        self._connect(listen=path)
+        os.environ[ENV_WRITER_SOCKET] = path
 
     def send(self, op: str, **fields: Any) -> None:
-        self._process()
+        self.start()
         self._lines.put(json.dumps({"op": op, **fields}) + "\n")
 
     def call(self, op: str, **fields: Any) -> Any:
         self.send(op, reply=True, **fields)
-        proc = self._process()
-        line = proc.stdout.readline()
+        line = self._answers.readline()
         if not line:
-            raise TrackingError(f"the tracking writer stopped (exit code {proc.wait()})")
+            code = f"exit code {self._proc.wait()}" if self._proc else "connection closed"
+            raise TrackingError(f"the tracking writer stopped ({code})")
         answer = json.loads(line)
         if not answer["ok"]:
             raise TrackingError(answer["error"])
         return answer.get("result")
 
     def close(self, timeout: float = 10.0) -> None:
-        """Hand the writer everything queued and close its pipe. Every run ended through
-        ``call("end")`` is already stored; the writer then exits by itself (marking a run
-        never ended KILLED), so this process does not wait for MLflow's shutdown."""
-        if self._proc is not None and self._feeder is not None:
+        """Hand the writer everything queued and close the line to it. Every run ended
+        through ``call("end")`` is already stored; a writer of its own then exits by itself
+        (marking a run never ended KILLED), so this process does not wait for MLflow's
+        shutdown."""
+        if self._feeder is not None:
             self._lines.put(None)
             self._feeder.join(timeout)
-        self._proc, self._feeder = None, None
+        if self._socket is not None:
+            self._socket.close()
+        self._proc, self._socket, self._socket_path, self._feeder = None, None, None, None
+
+
+def _dial(path: str) -> socket.socket | None:
+    """A connection to the writer listening at ``path``; None if there is none (e.g. a job
+    on another machine, or a launcher that has ended)."""
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        connection.connect(path)
+    except OSError:
+        connection.close()
+        return None
+    return connection
+
+
+def _feed(lines: queue.SimpleQueue, target: TextIO, connection: socket.socket | None) -> None:
+    """Write queued lines to the writer until ``None``, then close the line to it."""
+    try:
+        while (line := lines.get()) is not None:
+            target.write(line)
+            target.flush()
+        target.close()
+        if connection is not None:
+            connection.shutdown(socket.SHUT_WR)  # the writer sees the end of this job's lines
+    except (BrokenPipeError, ConnectionError, ValueError):  # the writer died: ``call`` says so
+        pass
 
 
 _WRITER = Writer()

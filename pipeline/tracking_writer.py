@@ -1,15 +1,24 @@
 """The MLflow writer process (see ``pipeline.tracking``): reads JSON lines on stdin, one
 operation each, and answers those that ask on stdout. Run as ``python -m
-pipeline.tracking_writer``; it ignores Ctrl-C and ends when its stdin closes, after
-flushing every metric and marking runs that were never ended KILLED."""
+pipeline.tracking_writer [--listen SOCKET]``; it ignores Ctrl-C and ends when its stdin
+closes, after flushing every metric and marking runs that were never ended KILLED.
+
+With ``--listen`` (a sweep's launching process starts it so) it also serves the jobs of
+other processes on this machine, each connection to the Unix socket ``SOCKET`` like a stdin
+of its own: one MLflow import and store for the whole sweep instead of one per worker.
+Operations run one at a time; a connection that closes gets its unended runs marked KILLED.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
+import socket
 import sys
+import threading
 import time
+from pathlib import Path
 from typing import Any, TextIO
 
 from pipeline.tracking import TrackingError, check_server
@@ -17,6 +26,8 @@ from pipeline.tracking_sql import SqlMetricWriter
 
 MAX_METRICS_PER_BATCH = 1000  # MLflow's log_batch limit
 MAX_PARAMS_PER_BATCH = 100
+LOCK = threading.Lock()  # one operation at a time: connections share matplotlib and the store
+LIVE_STORES: set[Store] = set()  # one per connection being served
 
 
 class Store:
@@ -116,6 +127,12 @@ class Store:
         kwargs = {k: np.asarray(v) if isinstance(v, list) else v for k, v in arrays.items()}
         self.client.log_figure(self._id(run), getattr(plots, name)(**kwargs), f"figures/{name}.png")
 
+    def summarize(self, run: str, sweep_dir: str) -> list[dict[str, Any]]:
+        """The sweep summary of the parent run ``run`` (see ``pipeline.sweep_summary``)."""
+        from pipeline.sweep_summary import summarize
+
+        return summarize(self.client, self._id(run), Path(sweep_dir))
+
     def end(self, run: str, status: str) -> str:
         """Flush the run's metrics, mark it ``status``; returns its run id."""
         self.flush(run)
@@ -130,13 +147,26 @@ class Store:
             self.end(key, "KILLED")
 
 
-OPERATIONS = ("open", "find_runs", "start_run", "metrics", "tags", "artifact", "figure", "end")
+OPERATIONS = ("open", "find_runs", "start_run", "metrics", "tags", "artifact", "figure")
+OPERATIONS += ("summarize", "end")
 # A failed operation is answered when asked; else it is remembered for the next answer, so
 # an error of an asynchronous start surfaces at the run's end instead of vanishing.
 
 
 def serve(lines: TextIO, answers: TextIO) -> None:
+    """Run the operations of one connection (stdin or a socket) until it closes, then mark
+    its unended runs KILLED."""
     store = Store()
+    LIVE_STORES.add(store)
+    try:
+        _serve_lines(store, lines, answers)
+    finally:
+        with LOCK:
+            LIVE_STORES.discard(store)
+            store.abandon()
+
+
+def _serve_lines(store: Store, lines: TextIO, answers: TextIO) -> None:
     earlier_error: str | None = None
     for line in lines:
         message = json.loads(line)
@@ -144,7 +174,8 @@ def serve(lines: TextIO, answers: TextIO) -> None:
         if op not in OPERATIONS:
             raise ValueError(f"unknown tracking operation {op!r}")
         try:
-            result, ok = getattr(store, op)(**message), True
+            with LOCK:
+                result, ok = getattr(store, op)(**message), True
         except Exception as exc:  # report it to the training process, keep serving
             detail = " ".join(str(exc).split())
             result = detail if isinstance(exc, TrackingError) else f"{type(exc).__name__}: {detail}"
@@ -157,16 +188,71 @@ def serve(lines: TextIO, answers: TextIO) -> None:
                 result, ok, earlier_error = earlier_error, False, None
             answers.write(json.dumps({"ok": ok, "result" if ok else "error": result}) + "\n")
             answers.flush()
-    store.abandon()
 
 
-def main() -> None:
+def abandon_all() -> None:
+    """Mark the unended runs of every connection KILLED (the sweep's launcher has gone)."""
+    with LOCK:
+        for store in list(LIVE_STORES):
+            store.abandon()
+
+
+def listen(path: str) -> socket.socket:
+    """Accept connections to the Unix socket ``path`` (created here, only for this user),
+    serving each in a thread of its own. Connections that come before ``serve`` on stdin
+    starts wait in the socket's queue."""
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_mask = os.umask(0o077)
+    try:
+        server.bind(path)
+    finally:
+        os.umask(old_mask)
+    server.listen(64)
+    threading.Thread(target=_accept, args=(server,), daemon=True).start()
+    return server
+
+
+def _accept(server: socket.socket) -> None:
+    while True:
+        try:
+            connection, _ = server.accept()
+        except OSError:  # closed: the writer is ending
+            return
+        threading.Thread(target=_serve_connection, args=(connection,), daemon=True).start()
+
+
+def _serve_connection(connection: socket.socket) -> None:
+    with connection, connection.makefile("r") as lines, connection.makefile("w") as answers:
+        try:
+            serve(lines, answers)
+        except (OSError, ValueError) as exc:  # the job's process went away mid-line
+            print(f"scratchnn tracking: a connection ended: {exc}", file=sys.stderr)
+
+
+def main(argv: list[str]) -> None:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # no network calls, no exit delay
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "w")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints must not reach the pipe
-    serve(sys.stdin, answers)
+    server = listen(argv[1]) if argv[:1] == ["--listen"] else None
+    try:
+        serve(sys.stdin, answers)
+    finally:
+        abandon_all()
+        if server is not None:
+            server.close()
+            _remove_socket(Path(argv[1]))
+
+
+def _remove_socket(path: Path) -> None:
+    """Remove the socket and its folder (made for it alone by ``Writer.share``)."""
+    path.unlink(missing_ok=True)
+    try:
+        path.parent.rmdir()
+    except OSError:  # not empty: not ours to remove
+        pass
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
