@@ -1,8 +1,8 @@
 """Figures of a run and of a sweep, made with matplotlib's Agg backend (no screen needed).
 
 Each function takes arrays and returns a ``matplotlib.figure.Figure``; saving is the caller's.
-The per-run figures have fixed margins: ``tight_layout`` would draw each figure twice, and
-every job of a sweep renders three of them.
+The run and sweep figures have fixed margins: ``tight_layout`` would draw each figure twice
+(every job of a sweep renders three figures, and the sweep's summary two more at its end).
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def sweep_accuracy(
     ax.grid(alpha=0.3)
     if groups:
         ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.12, top=0.93)
     return fig
 
 
@@ -108,5 +108,5 @@ def overlaid_losses(curves: dict[str, np.ndarray]) -> Figure:
     ax.grid(alpha=0.3)
     if 0 < len(curves) <= 12:
         ax.legend(fontsize=6, loc="upper right")
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.12, top=0.93)
     return fig

@@ -8,11 +8,13 @@ allowed; nothing has run and no run was created.
 
 from __future__ import annotations
 
+import copy
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
+from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import MissingConfigException
@@ -80,6 +82,27 @@ def _compose(overrides: list[str], hydra: bool = False):
     return compose("config", overrides=overrides, return_hydra_config=hydra)
 
 
+def job_configs(jobs: list[list[str]]) -> Iterator[DictConfig]:
+    """The config of each job (without ``hydra``), as Hydra composes it: the config groups
+    it chooses are composed once per distinct choice (it takes ~0.2 s), then its value
+    overrides are applied to a copy the way Hydra applies them after composing."""
+    parser = OverridesParser.create()
+    composed: dict[tuple[str, ...], DictConfig] = {}
+    for job in jobs:
+        parsed = parser.parse_overrides([o for o in job if not o.startswith("hydra")])
+        choices = tuple(o.input_line for o in parsed if _is_group(o))
+        if choices not in composed:
+            composed[choices] = _compose(list(choices))
+        config = copy.deepcopy(composed[choices])
+        ConfigLoaderImpl._apply_overrides_to_config([o for o in parsed if not _is_group(o)], config)
+        yield config
+
+
+def _is_group(override) -> bool:
+    """Whether ``override`` chooses a config group (``model=...``), not a value."""
+    return (Path(CONF_DIR) / override.key_or_group).is_dir()
+
+
 def check(
     overrides: list[str], multirun: bool, prepare: Callable[[DictConfig], None] | None = None
 ) -> int:
@@ -94,8 +117,8 @@ def check(
             if prepare is not None:
                 prepare(base)
             jobs = job_overrides(base, overrides, multirun)
-            for job in jobs:
-                validate(_compose([o for o in job if not o.startswith("hydra")]))
+            for job_config in job_configs(jobs):
+                validate(job_config)
     except ConfigError:
         raise
     except MissingConfigException as error:

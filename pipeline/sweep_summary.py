@@ -60,7 +60,8 @@ def summarize(client: Any, parent_id: str, sweep_dir: Path) -> list[dict[str, An
         writer.writerows(rows)
     client.log_artifact(parent_id, str(sweep_dir / "summary.csv"))
     if any(row.get(SCORE) is not None for row in rows):
-        _log_comparisons(client, parent_id, rows, [run.data.params for _, run in runs])
+        params = [run.data.params for _, run in runs]
+        _log_comparisons(client, parent_id, rows, params, sweep_dir)
     client.set_tag(parent_id, "n_jobs", str(len(rows)))
     best = best_row(rows)
     if best is not None:
@@ -69,7 +70,9 @@ def summarize(client: Any, parent_id: str, sweep_dir: Path) -> list[dict[str, An
     return rows
 
 
-def _log_comparisons(client: Any, parent_id: str, rows: list[dict], params: list[dict]) -> None:
+def _log_comparisons(
+    client: Any, parent_id: str, rows: list[dict], params: list[dict], sweep_dir: Path
+) -> None:
     """Test accuracy against lr per (hidden size, batch size), and the loss curves overlaid;
     ``params[i]`` are the params of the run of ``rows[i]``."""
     scores = [r.get(SCORE) for r in rows]
@@ -77,7 +80,10 @@ def _log_comparisons(client: Any, parent_id: str, rows: list[dict], params: list
         params, scores, "train.lr", ("model.hidden_size", "train.batch_size")
     )
     client.log_figure(parent_id, figure, "figures/test_acc_vs_lr.png")
-    curves = {_label(p): _losses(client, r["run_id"]) for p, r in zip(params, rows, strict=True)}
+    curves = {
+        _label(p): _losses(client, r["run_id"], None if r["reused"] else sweep_dir / str(r["job"]))
+        for p, r in zip(params, rows, strict=True)
+    }
     client.log_figure(parent_id, plots.overlaid_losses(curves), "figures/loss_curves.png")
 
 
@@ -85,8 +91,13 @@ def _label(params: dict[str, str]) -> str:
     return " ".join(f"{k.split('.')[-1]}={params.get(k)}" for k in AXES)
 
 
-def _losses(client: Any, run_id: str) -> np.ndarray:
-    """The run's loss curve, from its ``history.npz`` artifact (empty if it has none)."""
+def _losses(client: Any, run_id: str, job_dir: Path | None) -> np.ndarray:
+    """The run's loss curve, from its ``history.npz``: the file the job wrote in ``job_dir``
+    (its Hydra dir in this sweep) when it is there, else the run's artifact (empty if the
+    run has none)."""
+    if job_dir is not None and (job_dir / "history.npz").is_file():
+        with np.load(job_dir / "history.npz", allow_pickle=False) as history:
+            return history["losses"]
     with tempfile.TemporaryDirectory() as tmp:
         try:
             path = client.download_artifacts(run_id, "history.npz", tmp)

@@ -12,10 +12,12 @@ import warnings
 from pathlib import Path
 
 import pytest
+from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
+from omegaconf import OmegaConf
 
 from pipeline.config import ConfigError
-from pipeline.preflight import check
+from pipeline.preflight import CONF_DIR, base_config, check, job_configs, job_overrides
 from pipeline.recording import JobInfo
 from pipeline.run import run
 from tests.conftest import ROOT, compose_config, run_pipeline
@@ -43,6 +45,28 @@ def test_bad_input_is_one_line_before_any_job(overrides, multirun, message):
         check(overrides, multirun)
     assert message in str(error.value)
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["sweep=default", "force=true", "train.iters=7"],
+        ["sweep=small", "train.lr=0.1,0.2", "model=two_layer", "data.n_train=100"],
+        ["experiment=book", "data=synthetic,mnist", "+extra_tag=1"],
+        ["train.lr=0.1,0.2", "++seed=5", "progress=none", "launcher=joblib"],
+    ],
+)
+def test_preflight_composes_each_job_as_hydra_does(overrides):
+    """``job_configs`` composes each distinct choice of config groups once and applies the
+    value overrides to a copy; the result must equal a full compose of every job."""
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        jobs = job_overrides(base_config(overrides), overrides, multirun=True)
+        fast = [OmegaConf.to_container(c) for c in job_configs(jobs)]
+        full = [
+            OmegaConf.to_container(compose("config", [o for o in job if not o.startswith("hydra")]))
+            for job in jobs
+        ]
+    assert len(jobs) > 1 and fast == full
 
 
 def test_bad_input_on_the_command_line_exits_2_and_creates_no_run(tmp_path):
