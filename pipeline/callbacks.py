@@ -78,9 +78,13 @@ class SweepRun(Callback):
 
 
 def abandon_open_sweeps(status: str = "KILLED") -> None:
-    """Mark the parents of interrupted sweeps (Ctrl-C, SIGTERM) as ``status``."""
+    """Mark the parents of interrupted sweeps (Ctrl-C, SIGTERM) as ``status``. If the
+    writer is gone, there is nothing to do: it marked them KILLED when it stopped."""
     while OPEN_PARENTS:
-        writer().call("end", run=OPEN_PARENTS.pop(), status=status)
+        try:
+            writer().call("end", run=OPEN_PARENTS.pop(), status=status)
+        except TrackingError:
+            pass
 
 
 def print_summary(rows: list[dict[str, Any]], parent_id: str) -> None:

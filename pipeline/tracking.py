@@ -4,10 +4,12 @@ MLflow's SQLite store costs ~0.3 ms of Python per metric point; a 10,000-point l
 would add seconds to a 2-second run. So every MLflow call of a run happens in a writer
 process (``pipeline.tracking_writer``) that runs beside training on the other core: this
 side only sends small JSON messages over a pipe, and never imports MLflow. One writer per
-process serves its runs one after another (a joblib worker keeps it between sweep jobs).
+process serves its runs one after another. A sweep's launching process starts its writer
+with ``share()``: the jobs on this machine (joblib workers, Ray or submitit processes)
+connect to it over a Unix socket instead of each importing MLflow in a writer of their own.
 
-If the training process dies, the writer sees its pipe close, flushes what it received and
-marks the unfinished run KILLED, so the store stays consistent.
+If the training process dies, the writer sees its pipe (or socket) close, flushes what it
+received and marks the unfinished run KILLED, so the store stays consistent.
 """
 
 from __future__ import annotations
@@ -167,6 +169,7 @@ class Writer:
             self._lines.put(None)
             self._feeder.join(timeout)
         if self._socket is not None:
+            self._answers.close()
             self._socket.close()
         self._proc, self._socket, self._socket_path, self._feeder = None, None, None, None
 

@@ -199,8 +199,8 @@ def abandon_all() -> None:
 
 def listen(path: str) -> socket.socket:
     """Accept connections to the Unix socket ``path`` (created here, only for this user),
-    serving each in a thread of its own. Connections that come before ``serve`` on stdin
-    starts wait in the socket's queue."""
+    serving each in a thread of its own; one that comes while MLflow is still being
+    imported waits for the import."""
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old_mask = os.umask(0o077)
     try:
