@@ -71,7 +71,8 @@ class SweepRun(Callback):
         while OPEN_PARENTS:
             key = OPEN_PARENTS.pop()
             try:
-                rows = writer().call("summarize", run=key, sweep_dir=config.hydra.sweep.dir)
+                sweep_dir = str(Path(config.hydra.sweep.dir).resolve())  # for any cwd
+                rows = writer().call("summarize", run=key, sweep_dir=sweep_dir)
             finally:
                 run_id = writer().call("end", run=key, status="FINISHED")
             print_summary(rows, run_id)
