@@ -41,6 +41,13 @@ class EpochResult(NamedTuple):
     test_acc: float
 
 
+def epoch_accuracies(net, data: dict[str, np.ndarray]) -> tuple[float, float]:
+    """(train accuracy, test accuracy) of ``net`` on ``data`` (keys as ``DATA_KEYS``): the
+    one computation both evaluators run, so their results are bit-identical."""
+    train_acc = accuracy(net, data["x_train"], data["labels_train"])
+    return train_acc, accuracy(net, data["x_test"], data["labels_test"])
+
+
 class InlineEvaluator:
     """Evaluates at once, in this process, when ``submit`` is called.
 
@@ -59,9 +66,7 @@ class InlineEvaluator:
 
     def submit(self, iteration: int) -> None:
         """Evaluate the parameters as they are now, at ``iteration``, as the next epoch."""
-        d = self.data
-        train_acc = accuracy(self.net, d["x_train"], d["labels_train"])
-        test_acc = accuracy(self.net, d["x_test"], d["labels_test"])
+        train_acc, test_acc = epoch_accuracies(self.net, self.data)
         self._done.append(EpochResult(self.submitted, iteration, train_acc, test_acc))
         self.submitted += 1
 
@@ -235,8 +240,7 @@ def _evaluate(request: dict, shared: dict[str, np.ndarray], spec: dict) -> dict:
     slot = request.pop("slot")
     params = {key: shared[f"{slot}/{key}"] for key in spec["param_keys"]}
     net = SimpleNamespace(params=params, activation=spec["activation"])
-    train_acc = accuracy(net, shared["x_train"], shared["labels_train"])
-    test_acc = accuracy(net, shared["x_test"], shared["labels_test"])
+    train_acc, test_acc = epoch_accuracies(net, shared)
     return {**request, "train_acc": train_acc, "test_acc": test_acc}
 
 

@@ -90,11 +90,13 @@ def job_configs(jobs: list[list[str]]) -> Iterator[DictConfig]:
     composed: dict[tuple[str, ...], DictConfig] = {}
     for job in jobs:
         parsed = parser.parse_overrides([o for o in job if not o.startswith("hydra")])
-        choices = tuple(o.input_line for o in parsed if _is_group(o))
+        groups = [_is_group(o) for o in parsed]
+        choices = tuple(o.input_line for o, group in zip(parsed, groups, strict=True) if group)
+        values = [o for o, group in zip(parsed, groups, strict=True) if not group]
         if choices not in composed:
             composed[choices] = _compose(list(choices))
         config = copy.deepcopy(composed[choices])
-        ConfigLoaderImpl._apply_overrides_to_config([o for o in parsed if not _is_group(o)], config)
+        ConfigLoaderImpl._apply_overrides_to_config(values, config)
         yield config
 
 

@@ -52,8 +52,8 @@ def run_training(cfg: Any, job: JobInfo) -> dict[str, Any]:
     """load_data -> train -> evaluate, recorded in MLflow unless ``tracking.enabled`` is off."""
     resolved = OmegaConf.to_container(cfg, resolve=True)
     recorder = Recorder(cfg, job, resolved) if cfg.tracking.enabled else None
-    data_cfg = OmegaConf.merge(cfg.data, {"dtype": compute_dtype(cfg)})
-    data = _load_data(json.dumps({**resolved["data"], "dtype": data_cfg.dtype}), cfg.seed)
+    dtype = compute_dtype(cfg)
+    data = _load_data(json.dumps({**resolved["data"], "dtype": dtype}), cfg.seed)
     if recorder is None:
         net, history = _train(cfg, data, None, job)
         return _outcome(net, history, data, None)
@@ -64,7 +64,7 @@ def run_training(cfg: Any, job: JobInfo) -> dict[str, Any]:
         log.info("skipped %s: run %s finished earlier", run_name(cfg), twin["run_id"])
         recorder.report_to_parent(twin["run_id"])
         return {**twin["metrics"], "run_id": twin["run_id"], "reused": True}
-    tags = {"gradient": cfg.train.gradient, "data_sha256": data.sha256, "dtype": data_cfg.dtype}
+    tags = {"gradient": cfg.train.gradient, "data_sha256": data.sha256, "dtype": dtype}
     sink = recorder.start(tags)
     try:
         net, history = _train(cfg, data, sink, job)
