@@ -17,6 +17,7 @@ from pipeline.launchers import ENV_SWEEP_DIR
 from pipeline.preflight import check_command_line
 from pipeline.recording import JobInfo
 from pipeline.run import run
+from pipeline.switches import off
 from pipeline.tracking import TrackingError, writer
 
 
@@ -83,7 +84,7 @@ def _handle_sigterm() -> None:
 def _share_writer(base: DictConfig) -> None:
     """A tracked sweep: start the MLflow writer its jobs on this machine share now, so its
     imports run on the other core while preflight composes every job."""
-    if base.tracking.enabled:
+    if base.tracking.enabled and not off("shared_writer"):
         writer().share()
 
 

@@ -23,6 +23,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from pipeline.config import ConfigError, validate
 from pipeline.launchers import check_launcher_store
+from pipeline.switches import off
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 HYDRA_FLAGS_WE_CHECK = ("-m", "--multirun")
@@ -89,6 +90,9 @@ def job_configs(jobs: list[list[str]]) -> Iterator[DictConfig]:
     parser = OverridesParser.create()
     composed: dict[tuple[str, ...], DictConfig] = {}
     for job in jobs:
+        if off("compose_cache"):
+            yield _compose([o for o in job if not o.startswith("hydra")])
+            continue
         parsed = parser.parse_overrides([o for o in job if not o.startswith("hydra")])
         groups = [_is_group(o) for o in parsed]
         choices = tuple(o.input_line for o, group in zip(parsed, groups, strict=True) if group)

@@ -28,6 +28,8 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from pipeline.switches import off
+
 ENV_URI = "MLFLOW_TRACKING_URI"
 ENV_WRITER_SOCKET = "SCRATCHNN_WRITER_SOCKET"  # the sweep launcher's writer, for its jobs
 
@@ -199,7 +201,39 @@ def _feed(lines: queue.SimpleQueue, target: TextIO, connection: socket.socket | 
         pass
 
 
-_WRITER = Writer()
+class InlineWriter:
+    """The plain version (``SCRATCHNN_OFF=writer``): every operation runs in this process."""
+
+    def __init__(self) -> None:
+        self._store = None
+
+    def start(self) -> None:
+        pass
+
+    def share(self) -> None:
+        pass
+
+    def send(self, op: str, **fields: Any) -> None:
+        self.call(op, **fields)
+
+    def call(self, op: str, **fields: Any) -> Any:
+        from pipeline.tracking_writer import Store
+
+        if self._store is None:
+            self._store = Store()
+        try:
+            return getattr(self._store, op)(**fields)
+        except TrackingError:
+            raise
+        except Exception as exc:  # as the writer process reports it
+            raise TrackingError(f"{op} failed: {type(exc).__name__}: {exc}") from None
+
+    def close(self) -> None:
+        if self._store is not None and self._store.client is not None:
+            self._store.abandon()
+
+
+_WRITER = InlineWriter() if off("writer") else Writer()
 atexit.register(_WRITER.close)
 
 

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from pipeline.switches import off
 from pipeline.tracking import TrackingError, check_server
 from pipeline.tracking_sql import SqlMetricWriter
 
@@ -56,7 +57,7 @@ class Store:
 
         check_server(uri)
         self.client = self._client_class(uri)
-        self.sql_metrics = SqlMetricWriter.for_client(self.client)
+        self.sql_metrics = None if off("sql_bulk") else SqlMetricWriter.for_client(self.client)
         found = self.client.get_experiment_by_name(experiment)
         if found is None:
             try:

@@ -14,6 +14,7 @@ import numpy as np
 
 from pipeline.data import Dataset
 from pipeline.evaluator import EpochResult, make_evaluator
+from pipeline.switches import off
 from scratchnn import TwoLayerNet
 from scratchnn.functions import labels_of
 from scratchnn.fused import FusedSGD
@@ -151,6 +152,17 @@ def _stepper(net: TwoLayerNet, train_cfg: Any, x_train: np.ndarray, labels: np.n
     """A function ``(batch indices (N,)) -> loss`` doing one SGD step by the chosen gradient
     on rows of ``x_train`` (M, D) and ``labels`` (M,); the loss is the batch's at the
     parameters before the step."""
+    if train_cfg.gradient == "analytic" and off("fused"):
+        from scratchnn.optimizers import SGD
+
+        sgd = SGD(train_cfg.lr)
+
+        def plain_step(idx: np.ndarray) -> float:
+            loss, grads = net.loss_and_gradient(x_train[idx], labels[idx])
+            sgd.update(net.params, grads)
+            return loss
+
+        return plain_step
     if train_cfg.gradient == "analytic":
         fused = FusedSGD(net, train_cfg.batch_size, train_cfg.lr)
 
