@@ -8,13 +8,13 @@ STAMP  := $(VENV)/.installed
 ARGS   ?=
 
 .DEFAULT_GOAL := help
-PORT   ?= 5000
+PORT   ?=
 FORCE  ?=
 RUN    ?=
 SWEEP_FORCE := $(if $(filter 1 true yes,$(FORCE)),force=true,)
 QUICK  ?=
 BENCH_FLAGS := $(if $(filter 1 true yes,$(QUICK)),--quick,)
-BENCHMARKS := data train numerical tracking sweep
+BENCHMARKS := data train numerical tracking sweep pieces
 LAUNCHER ?= joblib
 STORE_URI ?=
 # The optional extra (pyproject.toml) a launcher needs, installed into .venv on first use.
@@ -58,7 +58,7 @@ lint: setup ## check the code with ruff
 	$(BIN)/ruff format --check scratchnn pipeline tests
 
 data: setup ## fetch and verify the full MNIST into the user cache (first use does it anyway); ARGS=--data-dir DIR
-	$(BIN)/python -m pipeline.data $(ARGS)
+	$(BIN)/python -m pipeline.tools.data $(ARGS)
 
 train: setup ## one run: make train ARGS='train.lr=0.5 model.hidden_size=100'
 	$(BIN)/python -m pipeline $(ARGS)
@@ -74,10 +74,10 @@ sweep-gd: setup ## the notebook's gradient-descent experiment at lr 0.1, 10.0 an
 
 rerun: setup ## rerun a tracked run and compare it point by point: make rerun RUN=<run id>
 	@test -n "$(RUN)" || { echo "usage: make rerun RUN=<mlflow run id>" >&2; exit 2; }
-	$(BIN)/python -m pipeline.rerun $(RUN)
+	$(BIN)/python -m pipeline.tools.rerun $(RUN)
 
 server: setup ## an MLflow tracking server on 127.0.0.1 (PORT=5000) for runs and sweeps; SQLite in outputs/server/ unless STORE_URI=<SQLAlchemy URI>
-	$(BIN)/python -m pipeline.server --port $(PORT) $(if $(STORE_URI),--backend-store-uri '$(STORE_URI)') $(ARGS)
+	$(BIN)/python -m pipeline.tools.server $(if $(PORT),--port $(PORT)) $(if $(STORE_URI),--backend-store-uri '$(STORE_URI)') $(ARGS)
 
 ui: setup ## the MLflow UI on 127.0.0.1 (PORT=5000) on the project's store; prints the URL
-	$(BIN)/python -m pipeline.ui --port $(PORT)
+	$(BIN)/python -m pipeline.tools.ui $(if $(PORT),--port $(PORT))

@@ -1,4 +1,10 @@
-"""``python -m pipeline [overrides] [--multirun]``: the Hydra entry; all work is in ``run``."""
+"""``python -m pipeline [overrides] [--multirun]``: the Hydra entry; all work is in ``run``.
+
+``main`` checks every job the command line asks for (``pipeline.sweeps.preflight``), then
+hands over to Hydra, which calls ``hydra_entry`` once per job. Errors leave as one line:
+a bad value exits 2, a tracking store that fails exits 1, Ctrl-C 130 and SIGTERM 143
+(their runs marked KILLED).
+"""
 
 from __future__ import annotations
 
@@ -13,12 +19,12 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from pipeline.config import ConfigError, register_schema
-from pipeline.launchers import ENV_SWEEP_DIR
-from pipeline.preflight import check_command_line
-from pipeline.recording import JobInfo
 from pipeline.run import run
-from pipeline.switches import off
-from pipeline.tracking import TrackingError, writer
+from pipeline.stages.data.mnist import MnistUnavailableError
+from pipeline.sweeps.callback import ENV_PARENT_RUN, abandon_open_sweeps
+from pipeline.sweeps.preflight import check_command_line
+from pipeline.tracking.recorder import JobInfo
+from pipeline.tracking.store import TrackingError
 
 
 class Terminated(BaseException):
@@ -30,16 +36,13 @@ def _raise_terminated(signum, frame) -> None:
 
 
 def job_info() -> JobInfo:
-    """This job's output dir, and for a sweep job its sweep dir and number, from Hydra (the
-    sweep dir as the launching process resolved it: a job may run elsewhere, in another cwd)."""
+    """This job's output dir and, in a sweep, its number and the parent run (handed to every
+    job by ``pipeline.sweeps.callback.hand_to_jobs``)."""
     hc = HydraConfig.get()
+    output_dir = Path(hc.runtime.output_dir)
     if hc.mode != RunMode.MULTIRUN:
-        return JobInfo(output_dir=Path(hc.runtime.output_dir))
-    return JobInfo(
-        output_dir=Path(hc.runtime.output_dir),
-        sweep_dir=os.environ.get(ENV_SWEEP_DIR) or str(Path(hc.sweep.dir).resolve()),
-        job_num=hc.job.num,
-    )
+        return JobInfo(output_dir=output_dir)
+    return JobInfo(output_dir, job_num=hc.job.num, parent_run_id=os.environ.get(ENV_PARENT_RUN))
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
@@ -47,31 +50,33 @@ def hydra_entry(cfg: DictConfig) -> float:
     """One job; returns its objective for sweepers that optimise (e.g. Optuna): the final
     test accuracy (NaN when the run diverged), or f(x) for ``task=gradient_descent``."""
     _handle_sigterm()  # again here: a parallel job runs in a worker process
+    job = job_info()
     try:
-        job = job_info()
         result = run(cfg, job)
     except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
-    except TrackingError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
-    if job.sweep_dir is None:
+        _exit(error, 2)
+    except (TrackingError, MnistUnavailableError) as error:
+        _exit(error, 1)
+    if not job.in_sweep:
         report(result)
     return float(result.get("final_test_acc", result.get("f", float("nan"))))
 
 
 def report(result: dict) -> None:
     """One line on how a single run ended, and where to look at it."""
+    run_id = result.get("run_id", "(untracked)")
     if "diverged_at" in result:
-        print(f"run {result.get('run_id', '(untracked)')} FAILED: {result['stop_reason']}")
+        print(f"run {run_id} FAILED: {result['stop_reason']}")
     elif "final_test_acc" in result:
-        print(
-            f"run {result.get('run_id', '(untracked)')} finished: "
-            f"test_acc={result['final_test_acc']:.4f} train_acc={result['final_train_acc']:.4f}"
-        )
+        accuracies = f"test_acc={result['final_test_acc']:.4f}"
+        print(f"run {run_id} finished: {accuracies} train_acc={result['final_train_acc']:.4f}")
     if result.get("run_id"):
         print("open the MLflow UI with `make ui`")
+
+
+def _exit(error: Exception, code: int) -> None:
+    print(f"error: {error}", file=sys.stderr)
+    sys.exit(code)
 
 
 def _handle_sigterm() -> None:
@@ -81,22 +86,16 @@ def _handle_sigterm() -> None:
         pass
 
 
-def _share_writer(base: DictConfig) -> None:
-    """A tracked sweep: start the MLflow writer its jobs on this machine share now, so its
-    imports run on the other core while preflight composes every job."""
-    if base.tracking.enabled and not off("shared_writer"):
-        writer().share()
-
-
 def main() -> None:
     register_schema()
     _handle_sigterm()
     try:
-        check_command_line(sys.argv[1:], prepare_sweep=_share_writer)
+        check_command_line(sys.argv[1:])
         hydra_entry()
     except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+        _exit(error, 2)
+    except TrackingError as error:
+        _exit(error, 1)
     except KeyboardInterrupt:
         _stopped("interrupted", 130)
     except Terminated:
@@ -105,8 +104,6 @@ def main() -> None:
 
 def _stopped(what: str, code: int) -> None:
     """After Ctrl-C (130) or SIGTERM (143): metrics are flushed, runs marked KILLED."""
-    from pipeline.callbacks import abandon_open_sweeps
-
     abandon_open_sweeps("KILLED")
     print(f"{what}: buffered metrics were flushed and the run marked KILLED", file=sys.stderr)
     sys.exit(code)

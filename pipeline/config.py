@@ -1,27 +1,31 @@
-"""The typed config schema (Hydra structured configs) and the checks Hydra's types cannot make.
+"""The typed config schema (Hydra structured configs) and the checks types cannot make.
 
-The dataclasses below are the single definition of every key: the YAML files in ``conf/``
-only choose values. A misspelled key or a value of the wrong type is refused by OmegaConf
-when the config is composed; ``validate`` then checks ranges and choices, and raises
-``ConfigError`` whose message is one line naming the key, the bad value and what is allowed.
+The dataclasses below declare every key, its type and what it means. Values live in
+``conf/``: a key that a file there sets is ``MISSING`` here, and the few keys no file sets
+have their value here (``tests/test_config.py`` checks that no value is written twice). A
+misspelled key or a value of the wrong type is refused by OmegaConf when the config is
+composed; ``validate`` then checks ranges and choices against the tables of the code that
+uses them, and raises ``ConfigError``: one line naming the key, the value, what is allowed.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, DictConfig
 
-GRADIENTS = ("analytic", "numerical")
-DATASETS = ("mnist", "synthetic")
-DTYPES = ("auto", "float32", "float64")
-ACTIVATIONS = ("sigmoid", "relu")
+from pipeline.stages import data
+from pipeline.stages.train import GRADIENTS, IMPLS
+from scratchnn.layers import ACTIVATIONS
+
+CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 TASKS = ("train", "gradient_descent")
 PROGRESS = ("auto", "bar", "lines", "none")
-MNIST_SIZES = {"n_train": 60000, "n_test": 10000}
 
 
 class ConfigError(ValueError):
@@ -30,47 +34,50 @@ class ConfigError(ValueError):
 
 @dataclass
 class DataConfig:
-    name: str = MISSING
-    n_train: int | None = None  # first n rows; null = all
-    n_test: int | None = None
-    dtype: str = "auto"  # auto = float32 for analytic training, float64 for numerical
-    one_hot: bool = False
-    data_dir: str | None = None  # MNIST cache; null = $SCRATCHNN_DATA_DIR or ~/.cache
-    n_features: int = 64  # synthetic only
-    n_classes: int = 10  # synthetic only
+    name: str = MISSING  # a dataset of pipeline.stages.data.DATASETS: mnist | synthetic
+    n_train: int | None = MISSING  # the first n rows; null = all (MNIST)
+    n_test: int | None = MISSING
+    dtype: str = "auto"  # float32 | float64 | auto: float32 for analytic training, else float64
+    one_hot: bool = False  # labels as one-hot rows instead of class numbers
+    data_dir: str | None = None  # MNIST cache; null = $SCRATCHNN_DATA_DIR or ~/.cache/...
+    n_features: int | None = None  # synthetic only: pixels per sample
+    n_classes: int | None = None  # synthetic only
 
 
 @dataclass
 class ModelConfig:
-    name: str = "two_layer"
+    name: str = MISSING
     hidden_size: int = MISSING
-    weight_init_std: float = 0.01
-    activation: str = "sigmoid"
+    weight_init_std: float = MISSING  # weights are std * N(0, 1); biases start at 0
+    activation: str = MISSING  # a layer of scratchnn.layers.ACTIVATIONS: sigmoid | relu
 
 
 @dataclass
 class TrainConfig:
-    gradient: str = "analytic"
+    gradient: str = MISSING  # analytic (backprop) | numerical (central differences)
+    impl: str = MISSING  # fast (scratchnn.fast) | textbook (the book's code as written)
     lr: float = MISSING
     batch_size: int = MISSING
     iters: int = MISSING
-    h: float = 1e-4  # numerical gradient step
-    blas_threads: int = 1  # pinned, never taken from the launcher: results stay bitwise equal
-    numerical_threads: int | None = None  # null: every core for a single run, 1 in a sweep
-    background_eval: bool | None = None  # null: on when a core is idle (see sgd.yaml)
-    diverge_factor: float = 10.0  # stop when the loss exceeds this multiple of the first loss
+    h: float = MISSING  # step of the numerical gradient
+    blas_threads: int = MISSING  # pinned, never the launcher's: results stay bitwise equal
+    numerical_threads: int | None = MISSING  # null: every core for a single run, 1 in a sweep
+    diverge_factor: float = MISSING  # stop when the loss exceeds this multiple of the first
 
 
 @dataclass
 class TrackingConfig:
-    enabled: bool = True
-    uri: str | None = None  # null = $MLFLOW_TRACKING_URI, else sqlite:///<outputs>/mlflow.db
-    experiment: str = "scratchnn"
-    log_figures: bool = True
+    enabled: bool = MISSING
+    uri: str | None = MISSING  # null = $MLFLOW_TRACKING_URI, else sqlite:///<outputs>/mlflow.db
+    experiment: str = MISSING
+    log_figures: bool = MISSING
+    writer_process: bool = MISSING  # a single run's MLflow calls in a process of their own
 
 
 @dataclass
 class GradientDescentConfig:
+    """``task=gradient_descent``: the notebook's section 4.4.1."""
+
     init_x: list[float] = field(default_factory=lambda: [-3.0, 4.0])
     lr: float = 0.1
     step_num: int = 100
@@ -83,13 +90,11 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     gd: GradientDescentConfig = field(default_factory=GradientDescentConfig)
-    task: str = "train"
-    seed: int = 0
-    outputs_dir: str = "outputs"
-    progress: str = "auto"
-    force: bool = (
-        False  # a sweep reruns jobs that already have a FINISHED run of the same fingerprint
-    )
+    task: str = MISSING  # train | gradient_descent
+    seed: int = MISSING  # the only seed: weights and minibatches derive from it
+    outputs_dir: str = MISSING  # Hydra's run dirs and the local MLflow store
+    progress: str = MISSING  # auto | bar | lines | none
+    force: bool = False  # a sweep reruns jobs that already have a FINISHED run (make FORCE=1)
 
 
 def register_schema() -> None:
@@ -97,17 +102,32 @@ def register_schema() -> None:
     ConfigStore.instance().store(name="schema", node=Config)
 
 
-def _choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:
+def project_config() -> DictConfig:
+    """``conf/config.yaml`` composed without overrides: the command-line tools take their
+    defaults (outputs dir, experiment) from it."""
+    register_schema()
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose("config")
+
+
+def compute_dtype(cfg: Any) -> str:
+    """``data.dtype``, with ``auto`` = float32 for analytic training, float64 for numerical."""
+    if cfg.data.dtype != "auto":
+        return cfg.data.dtype
+    return "float64" if cfg.train.gradient == "numerical" else "float32"
+
+
+def _choice(key: str, value: Any, allowed) -> None:
     if value not in allowed:
         raise ConfigError(f"{key}={value!r} is not allowed; allowed: {', '.join(allowed)}")
 
 
-def _at_least(key: str, value: Any, low: int | float, what: str = "an integer") -> None:
+def _at_least(key: str, value: Any, low: int) -> None:
     if value < low:
-        raise ConfigError(f"{key}={value!r} is not allowed; allowed: {what} >= {low}")
+        raise ConfigError(f"{key}={value!r} is not allowed; allowed: an integer >= {low}")
 
 
-def _positive_float(key: str, value: float) -> None:
+def _positive(key: str, value: float) -> None:
     if not math.isfinite(value) or value <= 0:
         raise ConfigError(f"{key}={value!r} is not allowed; allowed: a finite number > 0")
 
@@ -117,42 +137,31 @@ def validate(cfg: Any) -> None:
     _choice("task", cfg.task, TASKS)
     _choice("progress", cfg.progress, PROGRESS)
     if cfg.task == "gradient_descent":
-        _positive_float("gd.lr", cfg.gd.lr)
+        _positive("gd.lr", cfg.gd.lr)
         _at_least("gd.step_num", cfg.gd.step_num, 1)
         return
-    _choice("data.name", cfg.data.name, DATASETS)
-    _choice("data.dtype", cfg.data.dtype, DTYPES)
     _choice("model.activation", cfg.model.activation, ACTIVATIONS)
     _choice("train.gradient", cfg.train.gradient, GRADIENTS)
+    _choice("train.impl", cfg.train.impl, IMPLS)
+    _choice("data.dtype", cfg.data.dtype, ("auto", *data.DTYPES))
     if cfg.train.gradient == "numerical" and cfg.data.dtype == "float32":
         raise ConfigError(
             "data.dtype='float32' is not allowed with train.gradient=numerical; "
             "allowed: auto or float64 (a 1e-4 step is lost in float32 rounding)"
         )
-    _positive_float("train.lr", cfg.train.lr)
-    _positive_float("train.h", cfg.train.h)
-    _positive_float("model.weight_init_std", cfg.model.weight_init_std)
+    for key in ("lr", "h"):
+        _positive(f"train.{key}", getattr(cfg.train, key))
+    _positive("model.weight_init_std", cfg.model.weight_init_std)
     _at_least("model.hidden_size", cfg.model.hidden_size, 1)
-    _at_least("train.iters", cfg.train.iters, 1)
-    _at_least("train.blas_threads", cfg.train.blas_threads, 1)
+    for key in ("iters", "blas_threads", "batch_size"):
+        _at_least(f"train.{key}", getattr(cfg.train, key), 1)
     if cfg.train.numerical_threads is not None:
         _at_least("train.numerical_threads", cfg.train.numerical_threads, 1)
-    _at_least("train.batch_size", cfg.train.batch_size, 1)
-    _validate_sizes(cfg)
-
-
-def _validate_sizes(cfg: Any) -> None:
-    """Subset sizes within the data, and a batch no larger than the training set."""
-    data = cfg.data
-    for key in ("n_train", "n_test"):
-        value = getattr(data, key)
-        if value is None:
-            continue
-        limit = MNIST_SIZES[key] if data.name == "mnist" else None
-        if value < 1 or (limit is not None and value > limit):
-            allowed = f"1..{limit} or null" if limit else "an integer >= 1"
-            raise ConfigError(f"data.{key}={value!r} is not allowed; allowed: {allowed}")
-    n_train = data.n_train or (MNIST_SIZES["n_train"] if data.name == "mnist" else 1000)
+    try:
+        data.check(cfg.data, compute_dtype(cfg))
+    except data.DataError as error:
+        raise ConfigError(str(error)) from None
+    n_train = data.shape(cfg.data)[0]
     if cfg.train.batch_size > n_train:
         raise ConfigError(
             f"train.batch_size={cfg.train.batch_size!r} is larger than the training set; "

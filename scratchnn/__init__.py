@@ -2,15 +2,15 @@
 
 The library knows nothing of Hydra or MLflow: arrays in, arrays out.
 
-Modules
--------
+The textbook code, top to bottom:
+
 functions   activation and loss functions (sigmoid, relu, softmax, cross entropy)
-gradient    numerical differentiation and gradient descent for any function
-layers      Affine, Sigmoid, Relu, SoftmaxWithLoss with forward/backward
+layers      Affine, Sigmoid, Relu, SoftmaxWithLoss with forward/backward; ACTIVATIONS
 networks    SimpleNet (section 4.4.2) and TwoLayerNet (section 4.5)
+gradient    numerical differentiation and gradient descent for any function
 optimizers  SGD, Momentum, AdaGrad, Adam updating a params dict in place
-numerical   the TwoLayerNet's numerical gradient at full scale (numerical_kernels: its maths)
-fused       a preallocated float32/float64 SGD step and accuracy for fast training
+
+fast/       speed-ups, each reproducing one of the functions above (its docstring says which)
 """
 
 from scratchnn.networks import SimpleNet, TwoLayerNet

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratchnn.functions import labels_of, sigmoid, softmax
+from scratchnn.functions import labels_of, relu, sigmoid, softmax
 
 
 class Affine:
@@ -41,31 +41,51 @@ class Affine:
 
 
 class Sigmoid:
-    """``out = sigmoid(x)``, elementwise; backward uses ``out * (1 - out)``."""
+    """``out = sigmoid(x)``, elementwise; backward uses ``out * (1 - out)``.
+
+    ``forward`` and ``backward`` take an optional ``out`` array to write into (it may be
+    their input): the book's layers allocate, ``scratchnn.fast`` reuses its buffers.
+    """
 
     def __init__(self) -> None:
         self.out: np.ndarray | None = None
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        self.out = sigmoid(x)
+    def forward(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        self.out = sigmoid(x, out=out)
         return self.out
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        return dout * (1.0 - self.out) * self.out
+    def backward(self, dout: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """The book's ``dout * (1 - y) * y`` for the forward output y; ``out`` may be ``dout``."""
+        dx = np.multiply(dout, 1.0 - self.out, out=out)
+        dx *= self.out
+        return dx
 
 
 class Relu:
-    """``out = max(0, x)``, elementwise; backward passes ``dout`` where ``x > 0``."""
+    """``out = max(0, x)``, elementwise; backward passes ``dout`` where ``x > 0``.
+
+    ``forward`` and ``backward`` take an optional ``out`` array, as ``Sigmoid``'s do.
+    """
 
     def __init__(self) -> None:
         self.mask: np.ndarray | None = None
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
+    def forward(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         self.mask = x <= 0
-        return np.where(self.mask, 0.0, x)
+        return relu(x, out=out)
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        return np.where(self.mask, 0.0, dout)
+    def backward(self, dout: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """``dout`` with the entries where ``x <= 0`` set to 0; ``out`` may be ``dout``."""
+        dx = np.copy(dout) if out is None else out
+        if dx is not dout:
+            dx[...] = dout
+        dx[self.mask] = 0.0
+        return dx
+
+
+# The hidden layers a network can use, by the name ``TwoLayerNet(activation=...)`` takes: the
+# one list of activations (the config's choices and the fast kernels read it too).
+ACTIVATIONS: dict[str, type[Sigmoid] | type[Relu]] = {"sigmoid": Sigmoid, "relu": Relu}
 
 
 class SoftmaxWithLoss:

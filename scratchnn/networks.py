@@ -6,10 +6,9 @@ import numpy as np
 
 from scratchnn import gradient
 from scratchnn.functions import cross_entropy_error, labels_of, softmax
-from scratchnn.layers import Affine, Relu, Sigmoid, SoftmaxWithLoss
+from scratchnn.layers import ACTIVATIONS, Affine, Relu, Sigmoid, SoftmaxWithLoss
 
 PARAM_KEYS = ("W1", "b1", "W2", "b2")
-ACTIVATIONS = {"sigmoid": Sigmoid, "relu": Relu}
 
 
 class SimpleNet:

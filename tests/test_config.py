@@ -1,11 +1,18 @@
-"""The composed configs: the book's experiment, the sweep presets, and validation."""
+"""The composed configs: the book's experiment, the sweep presets, validation, and every value
+written in one place."""
 
 from __future__ import annotations
 
-import pytest
-from omegaconf import OmegaConf
+import dataclasses
+from pathlib import Path
 
-from pipeline.config import ConfigError, validate
+import pytest
+from omegaconf import MISSING, OmegaConf
+
+from pipeline.config import Config, ConfigError, validate
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+GROUPS = ("data", "model", "train", "tracking")  # the groups config.yaml picks an option of
 
 
 def test_book_experiment_is_the_notebooks_run(make_cfg):
@@ -41,7 +48,8 @@ def test_default_sweep_covers_three_values_on_each_axis(make_cfg):
         ("model.hidden_size=0", "model.hidden_size=0"),
         ("train.iters=0", "train.iters=0"),
         ("train.gradient=symbolic", "train.gradient='symbolic' is not allowed; allowed: analytic"),
-        ("model.activation=tanh", "model.activation='tanh'"),
+        ("train.impl=torch", "train.impl='torch' is not allowed; allowed: fast, textbook"),
+        ("model.activation=tanh", "model.activation='tanh' is not allowed; allowed: sigmoid, relu"),
         ("data.n_train=0", "data.n_train=0"),
     ],
 )
@@ -62,3 +70,57 @@ def test_mnist_subsets_beyond_the_data_are_refused(make_cfg):
 def test_numerical_gradient_refuses_float32(make_cfg):
     with pytest.raises(ConfigError, match="data.dtype='float32' is not allowed"):
         validate(make_cfg("train.gradient=numerical", "data.dtype=float32"))
+
+
+def schema_values(node: type, prefix: str = "") -> dict[str, object]:
+    """Every leaf key of the schema dataclass ``node`` and the value the schema gives it."""
+    values = {}
+    for item in dataclasses.fields(node):
+        key = f"{prefix}{item.name}"
+        if dataclasses.is_dataclass(item.type if isinstance(item.type, type) else None):
+            values |= schema_values(item.type, f"{key}.")
+            continue
+        default = item.default
+        if default is dataclasses.MISSING and item.default_factory is not dataclasses.MISSING:
+            default = item.default_factory()
+        if dataclasses.is_dataclass(default):
+            values |= schema_values(type(default), f"{key}.")
+        else:
+            values[key] = default
+    return values
+
+
+def yaml_keys(path: Path, prefix: str = "") -> set[str]:
+    """The leaf keys a config file sets (its ``defaults`` list and ``hydra`` node aside)."""
+
+    def leaves(node: dict, at: str) -> set[str]:
+        keys = set()
+        for key, value in node.items():
+            if isinstance(value, dict):
+                keys |= leaves(value, f"{at}{key}.")
+            else:
+                keys.add(f"{at}{key}")
+        return keys
+
+    text = OmegaConf.to_container(OmegaConf.load(path)) or {}
+    return leaves({k: v for k, v in text.items() if k not in ("defaults", "hydra")}, prefix)
+
+
+def test_each_value_is_written_once_in_the_yaml_or_in_the_schema():
+    schema = schema_values(Config)
+    files = {CONF / "config.yaml": ""}
+    files |= {path: f"{group}." for group in GROUPS for path in (CONF / group).glob("*.yaml")}
+    assert len(files) > len(GROUPS)
+    for path, prefix in files.items():
+        for key in yaml_keys(path, prefix):
+            assert key in schema, f"{path.name}: {key} is not declared in pipeline/config.py"
+            assert schema[key] in (MISSING, None), (
+                f"{key} is set in both {path.relative_to(CONF)} and pipeline/config.py"
+            )
+
+
+@pytest.mark.parametrize("data", ["mnist", "synthetic"])
+def test_every_key_has_a_value_after_composing(make_cfg, data):
+    """The keys the schema leaves ``MISSING`` all get their value from ``conf/``."""
+    assert any(value == MISSING for value in schema_values(Config).values())
+    assert OmegaConf.missing_keys(make_cfg(data=data)) == set()

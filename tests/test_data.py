@@ -1,4 +1,4 @@
-"""Tests of the data stage (pipeline.data and its helpers).
+"""Tests of the data stage (pipeline.stages.data and its helpers).
 
 The fast tests never touch the network or PyPI: an autouse fixture replaces the download and
 wheel sources, and ``fake_mnist`` swaps the pinned MNIST table for small generated arrays.
@@ -25,11 +25,12 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from pipeline import data as data_mod
-from pipeline import mnist
-from pipeline import mnist_sources as src
-from pipeline.data import Dataset, default_data_dir, load_data, load_mnist
-from pipeline.mnist_formats import (
+from pipeline.config import DataConfig
+from pipeline.stages import data
+from pipeline.stages.data import DataError, Dataset, check, load_data, load_mnist, mnist
+from pipeline.stages.data import mnist_sources as src
+from pipeline.stages.data.mnist import default_data_dir
+from pipeline.stages.data.mnist_formats import (
     IdxFormatError,
     atomic_write,
     idx_bytes,
@@ -37,7 +38,8 @@ from pipeline.mnist_formats import (
     read_idx,
     write_idx,
 )
-from pipeline.synthetic import make_synthetic
+from pipeline.stages.data.synthetic import make_synthetic
+from pipeline.tools import data as data_tool
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_FROM_WHEEL = src.from_wheel
@@ -81,6 +83,7 @@ def fake_mnist(monkeypatch, tmp_path):
         for key, a in arrays.items()
     }
     monkeypatch.setattr(src, "SPECS", specs)
+    monkeypatch.setitem(data.DATASETS, "mnist", (50, 20))
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     return SimpleNamespace(arrays=arrays, data_dir=data_dir)
@@ -196,7 +199,7 @@ def test_atomic_write_error_leaves_old_file_and_no_temp(tmp_path):
 def test_atomic_write_hard_crash_leaves_no_final_file(tmp_path):
     path = tmp_path / "mnist.npz"
     code = (
-        "import os, sys\nfrom pipeline.mnist_formats import atomic_write\n"
+        "import os, sys\nfrom pipeline.stages.data.mnist_formats import atomic_write\n"
         "with atomic_write(sys.argv[1]) as fh:\n    fh.write(b'PK partial')\n    os._exit(3)\n"
     )
     proc = subprocess.run([sys.executable, "-c", code, str(path)], cwd=REPO, check=False)
@@ -418,10 +421,10 @@ def test_load_mnist_like_the_book(fake_mnist):
 
 
 def test_main_fetches_and_reports(fake_mnist, capsys):
-    assert data_mod.main(["--data-dir", str(fake_mnist.data_dir)]) == 1
+    assert data_tool.main(["--data-dir", str(fake_mnist.data_dir)]) == 1
     assert "could not obtain MNIST" in capsys.readouterr().err
     write_idx_set(fake_mnist.data_dir, fake_mnist.arrays)
-    assert data_mod.main(["--data-dir", str(fake_mnist.data_dir)]) == 0
+    assert data_tool.main(["--data-dir", str(fake_mnist.data_dir)]) == 0
     out = capsys.readouterr().out.strip()
     assert out.startswith("MNIST ready: 50 train + 20 test images") and "\n" not in out
 
@@ -429,16 +432,22 @@ def test_main_fetches_and_reports(fake_mnist, capsys):
 # --- load_data --------------------------------------------------------------------------------
 
 
-def cfg(**kw):
-    return SimpleNamespace(**kw)
+def cfg(name: str = "mnist", **fields):
+    """The data config of ``conf/data/<name>.yaml`` over the schema, with ``fields`` changed."""
+    conf = OmegaConf.merge(OmegaConf.structured(DataConfig), OmegaConf.load(CONF / f"{name}.yaml"))
+    return OmegaConf.merge(conf, fields)
+
+
+CONF = REPO / "conf" / "data"
+SYNTHETIC = dict(n_train=1000, n_test=200, n_features=64, n_classes=10)  # synthetic.yaml's
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_load_data_mnist_subset_dtype_one_hot(fake_mnist, dtype):
     write_idx_set(fake_mnist.data_dir, fake_mnist.arrays)
     data_dir = str(fake_mnist.data_dir)
-    fields = {"n_train": 10, "n_test": 5, "dtype": dtype, "one_hot": True, "data_dir": data_dir}
-    ds = load_data(cfg(name="mnist", **fields), seed=3)
+    fields = {"n_train": 10, "n_test": 5, "one_hot": True, "data_dir": data_dir}
+    ds = load_data(cfg("mnist", **fields), dtype, seed=3)
     assert isinstance(ds, Dataset) and ds.n_classes == 10
     assert ds.x_train.shape == (10, 16) and ds.x_test.shape == (5, 16)
     for x in (ds.x_train, ds.x_test, ds.t_train, ds.t_test):
@@ -447,51 +456,84 @@ def test_load_data_mnist_subset_dtype_one_hot(fake_mnist, dtype):
     np.testing.assert_array_equal(ds.x_train, expected)  # the first n rows
     assert ds.t_train.shape == (10, 10)
     np.testing.assert_array_equal(ds.t_test.argmax(1), fake_mnist.arrays["test_labels"][:5])
-    full = load_data(cfg(name="mnist", data_dir=str(fake_mnist.data_dir)))
+    full = load_data(cfg("mnist", data_dir=data_dir), "float64", seed=0)
     assert full.x_train.shape == (50, 16) and full.t_train.dtype == np.int64
     assert full.x_train.dtype == np.float64 and full.sha256 != ds.sha256
-    again = load_data(
-        {"name": "mnist", "n_train": 10, "n_test": 5, "data_dir": fake_mnist.data_dir}
-    )
+    again = load_data(cfg("mnist", n_train=10, n_test=5, data_dir=data_dir), "float64", 0)
     assert again.sha256 == ds.sha256 and len(ds.sha256) == 64
 
 
-def test_load_data_synthetic_defaults_and_dictconfig():
-    ds = load_data(cfg(name="synthetic"), seed=0)
+def test_load_data_synthetic_from_its_config():
+    ds = load_data(cfg("synthetic"), "float64", seed=0)
     assert ds.x_train.shape == (1000, 64) and ds.x_test.shape == (200, 64)
     assert ds.x_train.dtype == np.float64 and ds.t_train.dtype == np.int64 and ds.n_classes == 10
-    conf = OmegaConf.create(
-        {"name": "synthetic", "n_train": 30, "n_test": None, "dtype": "float32"}
-    )
-    OmegaConf.set_struct(conf, True)  # missing keys raise inside OmegaConf: defaults must apply
-    small = load_data(conf, seed=0)
+    small = load_data(cfg("synthetic", n_train=30), "float32", seed=0)
     assert small.x_train.shape == (30, 64) and small.x_test.shape == (200, 64)
     assert small.x_train.dtype == np.float32
-    odd = load_data(cfg(name="synthetic", n_features=20, n_classes=3, one_hot=True), seed=1)
+    odd = load_data(cfg("synthetic", n_features=20, n_classes=3, one_hot=True), "float64", 1)
     assert odd.x_train.shape == (1000, 20) and odd.t_train.shape == (1000, 3) and odd.n_classes == 3
+
+
+@pytest.mark.parametrize(
+    ("fields", "dtype", "message"),
+    [
+        (
+            {"name": "cifar"},
+            "float32",
+            "data.name='cifar' is not allowed; allowed: mnist, synthetic",
+        ),
+        ({}, "float16", "data.dtype='float16' is not allowed; allowed: float32, float64"),
+        (
+            {"n_train": 70000},
+            "float32",
+            "data.n_train=70000 is not allowed; allowed: 1..60000 or null",
+        ),
+        (
+            {"n_test": 10001},
+            "float32",
+            "data.n_test=10001 is not allowed; allowed: 1..10000 or null",
+        ),
+        ({"n_train": 0}, "float32", "data.n_train=0 is not allowed; allowed: 1..60000 or null"),
+        (
+            {"n_train": True},
+            "float32",
+            "data.n_train=True is not allowed; allowed: 1..60000 or null",
+        ),
+    ],
+)
+def test_check_refuses_what_it_cannot_load(fields, dtype, message):
+    conf = OmegaConf.create({**cfg("mnist"), **fields})  # untyped: any value reaches check
+    with pytest.raises(DataError) as error:
+        load_data(conf, dtype, seed=0)
+    assert str(error.value) == message
 
 
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"name": "cifar"}, "data.name='cifar' is unknown; allowed: mnist, synthetic"),
-        ({"dtype": "float16"}, "data.dtype='float16' is not supported; allowed: float64, float32"),
-        (
-            {"n_train": 70000},
-            "data.n_train=70000 is larger than the 60000 MNIST training images; "
-            "allowed: 1..60000 or null",
-        ),
-        ({"n_test": 10001}, "data.n_test=10001 is larger than the 10000 MNIST test images"),
-        ({"n_train": 0}, "data.n_train=0 is not a positive integer; allowed: 1..60000 or null"),
-        ({"n_test": "5"}, "data.n_test='5' is not a positive integer"),
-        ({"n_train": True}, "data.n_train=True is not a positive integer"),
-        ({"name": "synthetic", "n_train": -1}, "data.n_train=-1 is not a positive integer"),
-        ({"name": "synthetic", "n_classes": 1}, "data.n_classes=1 is too small"),
+        ({"n_train": -1}, "data.n_train=-1 is not allowed; allowed: an integer >= 1"),
+        ({"n_train": None}, "data.n_train=None is not allowed; allowed: an integer >= 1"),
+        ({"n_classes": 1}, "data.n_classes=1 is not allowed; allowed: >= 2"),
     ],
 )
-def test_load_data_validation_errors(fields, message):
-    with pytest.raises(ValueError, match="^" + message.replace("(", r"\(").replace(".", r"\.")):
-        load_data(cfg(**fields), seed=0)
+def test_check_refuses_synthetic_sizes(fields, message):
+    with pytest.raises(DataError) as error:
+        check(cfg("synthetic", **fields), "float32")
+    assert str(error.value) == message
+
+
+def test_a_dataset_larger_than_free_memory_is_refused_with_its_size(monkeypatch):
+    monkeypatch.setattr("pipeline.stages.data.available_memory", lambda: 20 * 10**9)
+    with pytest.raises(DataError) as error:
+        check(cfg("synthetic", n_train=100_000_000), "float32")
+    # 1e8 rows of 64 float32 pixels, their uint8 source and int64 labels, and the generator's
+    # three float64 working arrays: 1.082e11 bytes
+    expected = 100_000_200 * (64 * 5 + 8) + 3 * 100_000_000 * 64 * 8
+    assert str(error.value) == (
+        "data.n_train=100000000, data.n_test=200 needs "
+        f"{expected / 1e9:.1f} GB of memory for its arrays; this machine has 20.0 GB available"
+    )
+    check(cfg("synthetic"), "float32")  # the default set fits
 
 
 # --- synthetic data ---------------------------------------------------------------------------
@@ -499,22 +541,26 @@ def test_load_data_validation_errors(fields, message):
 
 def test_synthetic_is_deterministic_and_seed_dependent():
     state = np.random.get_state()[1].copy()  # noqa: NPY002 - checking it stays untouched
-    a, b, c = make_synthetic(7), make_synthetic(7), make_synthetic(8)
+    a, b, c = (make_synthetic(seed, **SYNTHETIC) for seed in (7, 7, 8))
     for x, y in zip(a, b, strict=True):
         assert x.dtype == y.dtype and x.tobytes() == y.tobytes()  # bitwise identical
     assert not np.array_equal(a[0], c[0])
     assert np.array_equal(np.random.get_state()[1], state)  # noqa: NPY002
-    assert load_data(cfg(name="synthetic"), 7).sha256 == load_data(cfg(name="synthetic"), 7).sha256
-    assert load_data(cfg(name="synthetic"), 7).sha256 != load_data(cfg(name="synthetic"), 8).sha256
-    np.testing.assert_array_equal(make_synthetic(7, n_test=5)[0], a[0])  # train ignores n_test
+
+    def digest(seed):
+        return load_data(cfg("synthetic"), "float64", seed).sha256
+
+    assert digest(7) == digest(7) != digest(8)
+    fewer_test = make_synthetic(7, **{**SYNTHETIC, "n_test": 5})
+    np.testing.assert_array_equal(fewer_test[0], a[0])  # train ignores n_test
 
 
 def test_synthetic_looks_like_pixels():
-    x_train, t_train, x_test, t_test = make_synthetic(0)
+    x_train, t_train, x_test, t_test = make_synthetic(0, **SYNTHETIC)
     assert x_train.dtype == np.uint8 and x_train.shape == (1000, 64) and x_test.shape == (200, 64)
     assert 0.4 < np.mean(x_train == 0) < 0.9  # sparse, with exact zeros
     assert np.bincount(t_train).tolist() == [100] * 10 and np.bincount(t_test).tolist() == [20] * 10
-    x = load_data(cfg(name="synthetic"), 0).x_train
+    x = load_data(cfg("synthetic"), "float64", 0).x_train
     assert x.min() == 0.0 and x.max() <= 1.0
     np.testing.assert_array_equal(np.rint(x * 255) / 255, x)  # quantised to k/255
 
@@ -543,7 +589,7 @@ def _train_two_layer_net(ds: Dataset, hidden: int, lr: float, batch: int, iters:
 @pytest.mark.parametrize(("hidden", "lr", "batch"), [(16, 0.5, 32), (50, 1.0, 100)])
 @pytest.mark.parametrize("seed", [0, 1])
 def test_synthetic_is_learnable_by_the_two_layer_net(hidden, lr, batch, seed):
-    ds = load_data(cfg(name="synthetic"), seed=seed)
+    ds = load_data(cfg("synthetic"), "float64", seed=seed)
     accuracy = _train_two_layer_net(ds, hidden, lr, batch, iters=300)
     assert accuracy > 0.8, f"test accuracy {accuracy:.3f} after 300 iterations"
 

@@ -6,21 +6,34 @@ import pytest
 from scratchnn.functions import cross_entropy_error, relu, sigmoid, softmax
 
 
-def test_sigmoid_matches_the_definition_and_never_overflows():
-    x = np.linspace(-30, 30, 601)
-    np.testing.assert_allclose(sigmoid(x), 1 / (1 + np.exp(-x)), rtol=1e-14)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sigmoid_is_the_logistic_function_to_a_few_ulps(dtype):
+    x = np.concatenate([np.linspace(-80, 80, 4001), [-700.0, -100.0, 100.0, 700.0]])
+    x = x.astype(dtype)
+    reference = 1 / (1 + np.exp(-x.astype(np.longdouble)))  # in extended precision
+    got = sigmoid(x)
+    assert got.dtype == dtype
+    eps = np.finfo(dtype).eps
+    tiny = np.finfo(dtype).tiny  # below it float32 loses relative precision (subnormals)
+    np.testing.assert_allclose(got, reference.astype(dtype), rtol=4 * eps, atol=tiny)
+
+
+def test_sigmoid_never_warns_and_writes_into_out():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         out = sigmoid(np.array([-1e6, -800.0, 0.0, 800.0, 1e6]))
     np.testing.assert_array_equal(out, [0.0, 0.0, 0.5, 1.0, 1.0])
-
-
-def test_sigmoid_keeps_float32():
-    assert sigmoid(np.ones(3, dtype=np.float32)).dtype == np.float32
+    x = np.array([-1.0, 0.0, 2.0])
+    expected = sigmoid(x)
+    assert sigmoid(x, out=x) is x
+    np.testing.assert_array_equal(x, expected)
+    np.testing.assert_array_equal(sigmoid(np.array([0, 1])), sigmoid(np.array([0.0, 1.0])))
 
 
 def test_relu():
-    np.testing.assert_array_equal(relu(np.array([-2.0, 0.0, 3.0])), [0.0, 0.0, 3.0])
+    x = np.array([-2.0, 0.0, 3.0])
+    np.testing.assert_array_equal(relu(x), [0.0, 0.0, 3.0])
+    assert relu(x, out=x) is x and x.tolist() == [0.0, 0.0, 3.0]
 
 
 def test_softmax_one_sample_and_batch_agree_and_resist_overflow():

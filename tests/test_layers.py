@@ -29,6 +29,20 @@ def test_elementwise_layers_backward(make_layer):
     np.testing.assert_allclose(dx, expected, rtol=1e-6, atol=1e-9)
 
 
+@pytest.mark.parametrize("make_layer", [Sigmoid, Relu], ids=["sigmoid", "relu"])
+def test_elementwise_layers_write_into_out_as_they_would_allocate(make_layer):
+    """``scratchnn.fast`` passes buffers (``out=``, the input itself): same numbers."""
+    rng = np.random.default_rng(RNG_SEED)
+    x, dout = rng.standard_normal((4, 5)), rng.standard_normal((4, 5))
+    plain, buffered = make_layer(), make_layer()
+    expected_out, expected_dx = plain.forward(x.copy()), plain.backward(dout.copy())
+    out, grad = np.empty_like(x), dout.copy()
+    assert buffered.forward(x, out=out) is out
+    assert buffered.backward(grad, out=grad) is grad
+    np.testing.assert_array_equal(out, expected_out)
+    np.testing.assert_array_equal(grad, expected_dx)
+
+
 def test_affine_backward_for_input_weights_and_bias():
     rng = np.random.default_rng(RNG_SEED)
     x, W, b = rng.standard_normal((3, 4)), rng.standard_normal((4, 2)), rng.standard_normal(2)

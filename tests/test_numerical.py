@@ -5,13 +5,10 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from scratchnn import TwoLayerNet
-from scratchnn import numerical as fast
-from scratchnn import numerical_kernels as kernels
-from scratchnn.functions import sigmoid
+from scratchnn.fast import numerical as fast
+from scratchnn.fast.numerical import numerical_loss_and_gradient
 from scratchnn.gradient import numerical_gradient
-from scratchnn.layers import Relu
 from scratchnn.networks import PARAM_KEYS
-from scratchnn.numerical import numerical_loss_and_gradient
 
 TOLERANCE = 1e-6  # of each key's largest magnitude; the textbook difference has ~1e-8 noise
 
@@ -118,12 +115,6 @@ def test_saturated_hidden_units(activation):
         assert_close_to_reference(grads[key], reference(net, x, t, key))
 
 
-def test_activations_are_the_library_ones():
-    a = np.r_[np.random.default_rng(10).standard_normal(1000) * 20, 0.0, -0.0, 800.0, -800.0]
-    np.testing.assert_array_equal(kernels.ACTIVATIONS["sigmoid"](a), sigmoid(a))
-    np.testing.assert_array_equal(kernels.ACTIVATIONS["relu"](a), Relu().forward(a))
-
-
 def check_book_scale(net, x, t, n_w1=200, seed=0):
     """Reference on ``n_w1`` random W1 elements and all of b1, W2, b2 (the full pass is ~15 s)."""
     _, grads = numerical_loss_and_gradient(net, x, t)
@@ -147,7 +138,7 @@ def test_agrees_with_the_reference_at_book_scale_on_mnist_like_data(weight_init_
 
 
 def mnist_batch(n=100, seed=0):
-    data = pytest.importorskip("pipeline.data")
+    data = pytest.importorskip("pipeline.stages.data")
     try:
         (x_train, t_train), _ = data.load_mnist(dtype=np.float64)
     except Exception as exc:  # noqa: BLE001 - no cache and no network: nothing to test on

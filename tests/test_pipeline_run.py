@@ -8,18 +8,19 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline.provenance import weights_sha256
-from pipeline.recording import JobInfo
 from pipeline.run import run
+from pipeline.tracking.provenance import weights_sha256
+from pipeline.tracking.recorder import JobInfo
 from tests.conftest import compose_config
+
+OVERRIDES = ("train.iters=120", "train.batch_size=50", "train.lr=1.0", "model.hidden_size=16")
 
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory, empty_store):
     tmp_path = tmp_path_factory.mktemp("run")
     shutil.copyfile(empty_store, tmp_path / "mlflow.db")
-    overrides = ["train.iters=120", "train.batch_size=50", "train.lr=1.0", "model.hidden_size=16"]
-    cfg = compose_config(tmp_path, *overrides)
+    cfg = compose_config(tmp_path, *OVERRIDES)
     result = run(cfg, JobInfo(output_dir=tmp_path / "job"))
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     return cfg, result, client, client.get_run(result["run_id"])
@@ -41,10 +42,14 @@ def test_run_logs_params_tags_and_status(finished_run):
     assert tags["gradient"] == "analytic"
 
 
-def test_run_logs_every_loss_point_and_each_epoch(finished_run):
+def test_run_logs_every_loss_point_and_each_epoch(finished_run, tmp_path):
     cfg, result, client, mlflow_run = finished_run
     losses = client.get_metric_history(mlflow_run.info.run_id, "train_loss")
     assert sorted(m.step for m in losses) == list(range(120))
+    history_file = client.download_artifacts(mlflow_run.info.run_id, "history.npz", str(tmp_path))
+    with np.load(history_file, allow_pickle=False) as history:
+        expected = history["losses"].tolist()  # as the train stage computed them
+    assert [m.value for m in sorted(losses, key=lambda m: m.step)] == expected
     # 1000 training samples / batch 50 = 20 iterations per epoch: 6 evaluations in 120
     for key in ("train_acc", "test_acc"):
         history = client.get_metric_history(mlflow_run.info.run_id, key)
@@ -74,8 +79,8 @@ def test_run_logs_figures_config_and_weights(finished_run, tmp_path):
     assert result["weights_sha256"] == mlflow_run.data.tags["weights_sha256"]
 
 
-def test_untracked_run_needs_no_store(make_cfg, tmp_path):
-    cfg = make_cfg("tracking.enabled=false", "train.iters=50", "model.hidden_size=8")
-    result = run(cfg, JobInfo(output_dir=tmp_path / "job"))
-    assert 0.0 <= result["final_test_acc"] <= 1.0
+def test_untracked_run_needs_no_store_and_computes_the_same(finished_run, make_cfg, tmp_path):
+    _, tracked, _, _ = finished_run
+    result = run(make_cfg("tracking.enabled=false", *OVERRIDES), JobInfo(output_dir=tmp_path / "j"))
+    assert result == {k: v for k, v in tracked.items() if k.startswith("final_")}
     assert not (tmp_path / "mlflow.db").exists()

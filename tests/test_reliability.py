@@ -12,14 +12,14 @@ import warnings
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
+from hydra import initialize_config_dir
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
-from pipeline.config import ConfigError
-from pipeline.preflight import CONF_DIR, base_config, check, job_configs, job_overrides
-from pipeline.recording import JobInfo
+from pipeline.config import CONF_DIR, ConfigError
 from pipeline.run import run
+from pipeline.sweeps.preflight import base_config, check, job_overrides
+from pipeline.tracking.recorder import JobInfo
 from tests.conftest import ROOT, compose_config, run_pipeline
 
 
@@ -50,23 +50,34 @@ def test_bad_input_is_one_line_before_any_job(overrides, multirun, message):
 @pytest.mark.parametrize(
     "overrides",
     [
-        ["sweep=default", "force=true", "train.iters=7"],
+        pytest.param(["sweep=default", "data=synthetic", "force=true"], marks=pytest.mark.slow),
         ["sweep=small", "train.lr=0.1,0.2", "model=two_layer", "data.n_train=100"],
-        ["experiment=book", "data=synthetic,mnist", "+extra_tag=1"],
-        ["train.lr=0.1,0.2", "++seed=5", "progress=none", "launcher=joblib"],
+        pytest.param(
+            ["experiment=book", "data=synthetic", "train.lr=0.5,1.0", "+extra_tag=1"],
+            marks=pytest.mark.slow,
+        ),  # fmt: skip
+        pytest.param(
+            ["train.lr=0.1,0.2", "++seed=5,6", "progress=none", "launcher=joblib"],
+            marks=pytest.mark.slow,
+        ),  # fmt: skip
     ],
 )
-def test_preflight_composes_each_job_as_hydra_does(overrides):
-    """``job_configs`` composes each distinct choice of config groups once and applies the
-    value overrides to a copy; the result must equal a full compose of every job."""
+def test_preflight_expands_the_jobs_hydra_runs(tmp_path, overrides):
+    """The jobs preflight checks are the jobs Hydra's basic sweeper launches, in its order:
+    compared with the overrides Hydra records in each job's ``.hydra/overrides.yaml``."""
+    cheap = ["hydra/launcher=basic", "task=gradient_descent", "tracking.enabled=false"]
+    cheap.append(f"outputs_dir={tmp_path}")
+    done = run_pipeline("--multirun", *overrides, *cheap)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (sweep_dir,) = tmp_path.glob("sweeps/*/*")
+    launched = [
+        OmegaConf.to_container(OmegaConf.load(sweep_dir / str(n) / ".hydra" / "overrides.yaml"))
+        for n in range(len(list(sweep_dir.glob("[0-9]*"))))
+    ]
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        jobs = job_overrides(base_config(overrides), overrides, multirun=True)
-        fast = [OmegaConf.to_container(c) for c in job_configs(jobs)]
-        full = [
-            OmegaConf.to_container(compose("config", [o for o in job if not o.startswith("hydra")]))
-            for job in jobs
-        ]
-    assert len(jobs) > 1 and fast == full
+        jobs = job_overrides(base_config([*overrides, *cheap]), [*overrides, *cheap], True)
+    checked = [[o for o in job if not o.startswith("hydra")] for job in jobs]
+    assert len(launched) > 1 and checked == launched
 
 
 def test_bad_input_on_the_command_line_exits_2_and_creates_no_run(tmp_path):
@@ -95,6 +106,7 @@ def test_divergence_stops_the_run_and_marks_it_failed(outputs):
     assert steps == list(range(at + 1))  # the curve up to and including the divergence
 
 
+@pytest.mark.slow
 def test_a_diverging_job_does_not_stop_the_sweep(outputs):
     tmp_path = outputs
     done = run_pipeline(
@@ -129,7 +141,10 @@ def _wait_for_epochs(proc: subprocess.Popen, epochs: int) -> int:
     raise AssertionError("training did not progress")
 
 
-@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+SIGTERM = pytest.param(signal.SIGTERM, 143, marks=pytest.mark.slow)
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), SIGTERM])
 def test_an_interrupted_run_is_killed_with_every_loss_point(outputs, sig, code):
     tmp_path = outputs
     # 1000 samples / batch 10 = 100 iterations an epoch; far more iterations than it will do
@@ -147,6 +162,7 @@ def test_an_interrupted_run_is_killed_with_every_loss_point(outputs, sig, code):
     assert len(steps) >= seen  # every point up to the interruption
 
 
+@pytest.mark.slow
 def test_eight_parallel_jobs_on_a_new_store_lose_nothing(tmp_path):
     done = run_pipeline(
         "--multirun", "data=synthetic", "train.iters=150", "seed=0,1,2,3,4,5,6,7",
@@ -177,7 +193,8 @@ def test_an_unreachable_tracking_server_fails_fast(tmp_path, multirun):
 
 
 def test_nothing_in_the_project_loads_pickle():
-    sources = [*ROOT.glob("scratchnn/*.py"), *ROOT.glob("pipeline/*.py")]
+    sources = [*ROOT.glob("scratchnn/**/*.py"), *ROOT.glob("pipeline/**/*.py")]
+    assert len(sources) > 30
     for path in sources:
         text = path.read_text()
         assert "import pickle" not in text and "allow_pickle=True" not in text, path
@@ -186,7 +203,7 @@ def test_nothing_in_the_project_loads_pickle():
 
 
 def test_the_ui_binds_loopback_by_default():
-    from pipeline import ui
+    from pipeline.tools import ui
 
     command = ui.mlflow_command(ui.parse_args([]), "sqlite:////tmp/x.db")
     assert command[command.index("--host") + 1] == "127.0.0.1"

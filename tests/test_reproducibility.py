@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline.recording import JobInfo
-from pipeline.rerun import rerun
 from pipeline.run import run
+from pipeline.tools.rerun import rerun
+from pipeline.tracking.recorder import JobInfo
 from tests.conftest import compose_config, run_pipeline
 
 SMALL = ("train.iters=60", "train.batch_size=50", "train.lr=1.0", "model.hidden_size=8")
@@ -74,6 +74,7 @@ def _parents(client):
     )
 
 
+@pytest.mark.slow
 def test_an_interrupted_sweep_resumes_with_only_the_missing_jobs(outputs):
     tmp_path = outputs
     # The first attempt got through half of the grid (lr=0.5 only) before it stopped.
@@ -94,6 +95,7 @@ def test_an_interrupted_sweep_resumes_with_only_the_missing_jobs(outputs):
     assert len(client.search_runs([experiment_id], "tags.`scratchnn.role` = 'job'")) == 8
 
 
+@pytest.mark.slow
 def test_basic_and_joblib_launchers_give_identical_metrics(outputs):
     tmp_path = outputs
     one_job = ("train.lr=1.0", "model.hidden_size=16", "force=true")

@@ -24,7 +24,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
 from pipeline.config import ConfigError
-from pipeline.launchers import check_launcher_store, is_loopback, remote_reason
+from pipeline.sweeps.launchers import check_launcher_store, is_loopback, remote_reason
 from tests.conftest import ROOT, run_pipeline
 
 BIN = Path(sys.executable).parent
@@ -74,11 +74,11 @@ def answers(url: str) -> bool:
 
 @pytest.fixture(scope="module")
 def tracking_server(tmp_path_factory):
-    """``python -m pipeline.server`` on a free loopback port, shared by this module's tests
+    """``python -m pipeline.tools.server`` on a free loopback port, shared by this module's tests
     (each logs to its own experiment); yields its URL."""
     tmp_path = tmp_path_factory.mktemp("server")
     port, log = free_port(), tmp_path / "server.log"
-    command = [sys.executable, "-m", "pipeline.server", "--port", str(port), "--workers", "1"]
+    command = [sys.executable, "-m", "pipeline.tools.server", "--port", str(port), "--workers", "1"]
     with open(log, "w") as out:
         server = subprocess.Popen(
             [*command, "--outputs-dir", str(tmp_path / "server-outputs")],
@@ -277,10 +277,10 @@ def test_the_command_line_refuses_a_ray_cluster_with_a_local_store(tmp_path):
 def test_preflight_checks_each_value_a_search_may_pick():
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from pipeline.preflight import _each_value
+    from pipeline.sweeps.preflight import each_value
 
     axes = ["train.lr=tag(log, interval(0.01, 2.0))", "model.hidden_size=choice(25,50)", "seed=1"]
-    assert _each_value(OverridesParser.create().parse_overrides(axes)) == [
+    assert each_value(OverridesParser.create().parse_overrides(axes)) == [
         ["train.lr=0.01", "model.hidden_size=25", "seed=1"],
         ["train.lr=2.0", "model.hidden_size=25", "seed=1"],
         ["train.lr=0.01", "model.hidden_size=50", "seed=1"],

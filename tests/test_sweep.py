@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 
+import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.conftest import run_pipeline
@@ -15,6 +16,7 @@ def children_of(client, experiment_id, parent_id):
     )
 
 
+@pytest.mark.slow
 def test_two_by_two_sweep_on_a_new_store(tmp_path, store_uri):
     done = run_pipeline("--multirun", "sweep=small", f"outputs_dir={tmp_path}", "train.iters=100")
     assert done.returncode == 0, done.stderr[-3000:]
@@ -41,6 +43,7 @@ def test_two_by_two_sweep_on_a_new_store(tmp_path, store_uri):
     assert figures == {"figures/test_acc_vs_lr.png", "figures/loss_curves.png"}
 
 
+@pytest.mark.slow
 def test_a_numerical_gradient_sweep_runs_end_to_end(outputs, store_uri):
     tmp_path = outputs
     done = run_pipeline(

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipeline.mnist import fetch_mnist, load_mnist
+from pipeline.stages.data.mnist import fetch_mnist, load_mnist
 
 WARM_GOAL_S = 0.5
 

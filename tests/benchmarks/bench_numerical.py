@@ -12,7 +12,7 @@ output says so):
   here), so it is timed on a random subset of parameters and scaled to all 39,760, which is
   exact up to timing noise because every element costs the same two loss evaluations. It is
   timed with the default BLAS threads and with 1 BLAS thread; the faster one is the baseline.
-* fast: ``scratchnn.numerical.numerical_loss_and_gradient`` (default threads, and 1 thread).
+* fast: ``scratchnn.fast.numerical.numerical_loss_and_gradient`` (default threads, and 1 thread).
 
 The two are timed alternately, several rounds, and medians are reported, with the load
 average (other processes on the machine skew wall times; the CPU-time ratio of the two
@@ -31,7 +31,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from scratchnn import TwoLayerNet
-from scratchnn.numerical import default_threads, numerical_loss_and_gradient
+from scratchnn.fast.numerical import default_threads, numerical_loss_and_gradient
 
 GOAL = 500
 ITERS = 10_000  # the notebook's numerical run
@@ -78,11 +78,11 @@ def textbook_gradient_of(f, params, picks):
 def batch_of_100(seed: int = 0) -> tuple[np.ndarray, np.ndarray, str]:
     rng = np.random.default_rng(seed)
     try:
-        from pipeline.data import load_mnist
+        from pipeline.stages.data import load_mnist
 
         (x_train, t_train), _ = load_mnist(dtype=np.float64)
         idx = rng.choice(len(x_train), size=100, replace=False)
-        return x_train[idx], t_train[idx], "real MNIST (pipeline.data.load_mnist)"
+        return x_train[idx], t_train[idx], "real MNIST (pipeline.stages.data.load_mnist)"
     except Exception as exc:  # noqa: BLE001 - any failure: say so and fall back
         print(f"MNIST not available ({type(exc).__name__}: {exc}); FELL BACK to synthetic data")
         levels = rng.integers(1, 256, size=(100, 784))

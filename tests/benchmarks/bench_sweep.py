@@ -1,11 +1,12 @@
 """Benchmark of sweep throughput: the default sweep run in parallel (joblib, one job per
 core) against the same jobs run one after another (Hydra's basic launcher).
 
-Run: ``python tests/benchmarks/bench_sweep.py [--quick] [--reps N] [ARGS...]``; extra Hydra
-overrides apply to both (``--quick`` adds ``train.iters=1000``). Each sweep gets its own new
-store, created before timing starts. With ``--reps N`` the two modes alternate N times and
-the medians are compared. Goal: parallel >= 1.8x the sequential throughput on 2 cores.
-Timings are printed, never asserted.
+Run: ``python tests/benchmarks/bench_sweep.py [--quick] [--reps N] [--against DIR] [ARGS...]``;
+extra Hydra overrides apply to every run (``--quick`` adds ``train.iters=1000``). Each sweep
+gets its own copy of a store whose schema was made before timing. With ``--reps N`` the modes
+alternate N times and the medians are compared. ``--against DIR`` also times the copy of the
+project in DIR (e.g. a worktree of an earlier commit), alternating with this one, so the two
+versions are compared in one run. Timings are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -13,50 +14,42 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-from omegaconf import OmegaConf
+from timing import ROOT, template_store, timed_pipeline
 
-from pipeline.callbacks import open_store
-
-ROOT = Path(__file__).resolve().parents[2]
 LAUNCHERS = {"parallel (joblib)": [], "one after another (basic)": ["hydra/launcher=basic"]}
-
-
-def timed_sweep(outputs: Path, launcher: list[str], extra: list[str]) -> float:
-    open_store(OmegaConf.create({"tracking": {"uri": None, "experiment": "scratchnn"},
-                                 "outputs_dir": str(outputs)}))  # fmt: skip
-    args = ["--multirun", "sweep=default", "force=true", f"outputs_dir={outputs}", *launcher]
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "pipeline", *args, *extra], cwd=ROOT, check=True,
-                   env=env, capture_output=True)  # fmt: skip
-    return time.perf_counter() - start
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1,000 iterations per job")
     parser.add_argument("--reps", type=int, default=1, help="repetitions of each mode")
+    parser.add_argument("--against", type=Path, help="another copy of the project to time too")
     args, extra = parser.parse_known_args()
     extra = (["train.iters=1000"] if args.quick else []) + extra
-    times: dict[str, list[float]] = {name: [] for name in LAUNCHERS}
+    codes = {"this code": ROOT} | ({f"{args.against}": args.against} if args.against else {})
+    modes = [(code, launcher) for code in codes for launcher in LAUNCHERS]
+    times: dict[tuple[str, str], list[float]] = {mode: [] for mode in modes}
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
+        store = template_store(Path(tmp))
         for rep in range(args.reps):
-            for name, launcher in LAUNCHERS.items():
-                outputs = Path(tmp) / f"{name.split()[0]}-{rep}"
-                times[name].append(timed_sweep(outputs, launcher, extra))
-                print(f"rep {rep + 1}/{args.reps}  {name:28s} {times[name][-1]:8.1f} s", flush=True)
-    parallel = statistics.median(times["parallel (joblib)"])
-    serial = statistics.median(times["one after another (basic)"])
+            for n, (code, launcher) in enumerate(modes):
+                sweep = ["--multirun", "sweep=default", "force=true", *LAUNCHERS[launcher]]
+                outputs = Path(tmp) / f"{rep}-{n}"
+                times[code, launcher].append(
+                    timed_pipeline([*sweep, *extra], outputs, store, codes[code])
+                )
+                print(f"rep {rep + 1}/{args.reps}  {code}: {launcher:28s} "
+                      f"{times[code, launcher][-1]:8.1f} s", flush=True)  # fmt: skip
     jobs = f"27 jobs{', ' + ' '.join(extra) if extra else ''}"
-    print(f"default sweep ({jobs}) on {os.cpu_count()} cores, median of {args.reps}: parallel "
-          f"{parallel:.1f} s, one after another {serial:.1f} s: parallel is "
-          f"{serial / parallel:.2f}x faster (goal >= 1.8x)")  # fmt: skip
+    for code in codes:
+        parallel = statistics.median(times[code, "parallel (joblib)"])
+        serial = statistics.median(times[code, "one after another (basic)"])
+        print(f"{code}: default sweep ({jobs}) on {os.cpu_count()} cores, median of "
+              f"{args.reps}: parallel {parallel:.1f} s, one after another {serial:.1f} s: "
+              f"parallel is {serial / parallel:.2f}x faster")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -8,15 +8,15 @@ iterations: 17 evaluations). Implementations, timed alternately in this one proc
 repetition running every (implementation, BLAS threads) pair once, in a rotating order:
 
 * lean: ``lean_textbook.run_lean``, a careful numpy user's float64 loop (the baseline);
-* project: ``run_project`` below, float32 ``TwoLayerNet`` + ``scratchnn.fused``, its epoch
-  evaluations in a worker process when the BLAS threads leave a core idle;
+* project: ``run_project`` below, the pipeline's train stage: float32 ``TwoLayerNet`` +
+  ``scratchnn.fast.sgd`` (``train.impl=fast``);
 * torch: the same net in PyTorch eager, float32, if ``import torch`` works (else skipped).
 
 Every time covers the whole loop with its evaluations (and the one dtype conversion of the
 data). BLAS threads are pinned with threadpoolctl (torch also ``torch.set_num_threads``).
 Printed: median wall times, ratios, final test accuracies, and the median CPU time of the
-process and its children (the evaluation worker), which a busy machine inflates less than
-wall time for 1-thread runs (it counts the spinning of idle BLAS threads for 2-thread runs).
+process, which a busy machine inflates less than wall time for 1-thread runs (it counts the
+spinning of idle BLAS threads for 2-thread runs).
 Goals (issue 7): project >= 2.5x faster than lean at equal test accuracy (within 0.5 pp), and
 faster than torch. Times are printed, never
 asserted: the machine may be shared.
@@ -33,12 +33,11 @@ from collections.abc import Callable
 from types import SimpleNamespace
 
 import numpy as np
-from lean_textbook import run_lean  # noqa: E402
+from lean_textbook import run_lean
 from threadpoolctl import threadpool_limits
 
-from pipeline.data import Dataset  # noqa: E402
-from pipeline.evaluator import background_by_default, current_blas_threads  # noqa: E402
-from pipeline.train import train  # noqa: E402
+from pipeline.stages.data import Dataset
+from pipeline.stages.train import train
 
 SPEEDUP_GOAL = 2.5
 ACCURACY_TOLERANCE = 0.005
@@ -58,11 +57,10 @@ def run_project(
 ) -> tuple[float, float]:
     """The pipeline's train stage on the same config; returns (seconds, final test acc).
 
-    ``pipeline.train.train`` as ``make train ARGS='experiment=book train.blas_threads=N'``
-    runs it, N being the BLAS threads in force: float32 (the pipeline's ``data.dtype=auto``
-    for analytic training, converted here inside the timing), the same sampling with
-    replacement and the book's epoch schedule, the epoch evaluations in a worker process on
-    the other core when N leaves one idle (``train.background_eval: null``).
+    ``pipeline.stages.train.train`` as ``make train ARGS='experiment=book
+    train.blas_threads=N'`` runs it, N being the BLAS threads in force: float32 (the
+    pipeline's ``data.dtype=auto`` for analytic training, converted here inside the timing),
+    the same sampling with replacement and the book's epoch schedule.
     """
     start = time.perf_counter()
     data = Dataset(
@@ -74,10 +72,9 @@ def run_project(
         sha256="",
     )
     model_cfg = SimpleNamespace(hidden_size=hidden, weight_init_std=0.01, activation="sigmoid")
-    background = background_by_default(False, "analytic", current_blas_threads())
     train_cfg = SimpleNamespace(
-        gradient="analytic", lr=lr, batch_size=batch_size, iters=iters, diverge_factor=10.0,
-        background_eval=background,
+        gradient="analytic", impl="fast", lr=lr, batch_size=batch_size, iters=iters,
+        diverge_factor=10.0,
     )  # fmt: skip
     _, history = train(data, model_cfg, train_cfg, seed)
     return time.perf_counter() - start, history.test_acc[-1]
@@ -138,10 +135,10 @@ def run_torch(
 def load_data() -> tuple[Arrays, str]:
     """Full MNIST (float32 in [0, 1], int labels) or, if unavailable, a synthetic stand-in."""
     try:
-        from pipeline.data import load_mnist
+        from pipeline.stages.data import load_mnist
 
         (x_train, t_train), (x_test, t_test) = load_mnist(normalize=True, flatten=True)
-        source = "MNIST (pipeline.data.load_mnist)"
+        source = "MNIST (pipeline.stages.data.load_mnist)"
     except Exception as exc:  # any failure: fall back, and say so
         rng = np.random.default_rng(0)
         centers = rng.random((10, 784), dtype=np.float32)

@@ -1,0 +1,10 @@
+"""The pipeline's stages: plain functions, arrays and config in, arrays and metrics out.
+
+data      load_data: the full MNIST (offline, verified, cached) or a synthetic set
+train     train: mini-batch SGD of the chapter's two-layer net (analytic or numerical gradient)
+evaluate  evaluate: final accuracies, losses and the confusion matrix
+descent   descend: the notebook's gradient descent on f(x0, x1) = x0**2 + x1**2
+
+A stage imports only ``scratchnn`` and other stages: never Hydra, MLflow or the tracking code,
+which stay at the edge (``tests/test_layout.py`` checks it).
+"""

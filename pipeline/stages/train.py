@@ -1,0 +1,225 @@
+"""The train stage: mini-batch SGD of the two-layer net, by analytic or numerical gradient.
+
+Arrays and config in, a trained network and its history out. Metrics leave through a
+``MetricsSink`` (tracking lives at the edge), progress through a ``Progress`` callback.
+``STEPS`` is the one table of how a step can be taken: by backprop or by central differences
+(``train.gradient``), with the library's textbook code or its fast equivalent
+(``train.impl``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from pipeline.stages.data import Dataset
+from scratchnn import SGD, TwoLayerNet
+from scratchnn.fast.numerical import numerical_loss_and_gradient
+from scratchnn.fast.sgd import FusedSGD
+from scratchnn.functions import labels_of
+
+SEND_EVERY = 100  # iterations: losses reach the sink at least this often
+DRAW_EVERY = 1000  # iterations whose minibatch indices are drawn in one call
+Step = Callable[[np.ndarray], float]  # batch row numbers (N,) -> the batch's loss
+
+
+class MetricsSink(Protocol):
+    """Where metrics go: ``values[i]`` is the value of ``key`` at ``steps[i]``."""
+
+    def log_series(self, key: str, steps: np.ndarray, values: np.ndarray) -> None: ...
+
+
+class Progress(Protocol):
+    def iteration(self, i: int, loss: float) -> None: ...
+
+    def epoch(self, epoch: int, i: int, train_acc: float, test_acc: float) -> None: ...
+
+
+class NullSink:
+    """Discards every metric."""
+
+    def log_series(self, key: str, steps: np.ndarray, values: np.ndarray) -> None:
+        pass
+
+
+@dataclass
+class History:
+    """What training produced; ``losses`` (iters_run,) is the batch loss before each update."""
+
+    losses: np.ndarray
+    epochs: list[int] = field(default_factory=list)  # iteration of each evaluation
+    train_acc: list[float] = field(default_factory=list)
+    test_acc: list[float] = field(default_factory=list)
+    iters_run: int = 0
+    diverged_at: int | None = None  # iteration whose loss was non-finite or exploded
+
+    @property
+    def stop_reason(self) -> str | None:
+        if self.diverged_at is None:
+            return None
+        loss = self.losses[self.diverged_at]
+        return f"loss diverged at iteration {self.diverged_at}: loss={loss:.6g}"
+
+
+def fast_backprop(net: TwoLayerNet, cfg: Any, x: np.ndarray, labels: np.ndarray) -> Step:
+    """``scratchnn.fast.sgd.FusedSGD``: backprop and the SGD update on buffers made once."""
+    fused = FusedSGD(net, cfg.batch_size, cfg.lr)
+    return lambda idx: fused.step(*fused.gather(x, labels, idx))
+
+
+def textbook_backprop(net: TwoLayerNet, cfg: Any, x: np.ndarray, labels: np.ndarray) -> Step:
+    """The book's loop: ``net.loss_and_gradient`` (its layers' backward), then ``SGD``."""
+    sgd = SGD(cfg.lr)
+
+    def step(idx: np.ndarray) -> float:
+        loss, grads = net.loss_and_gradient(x[idx], labels[idx])
+        sgd.update(net.params, grads)
+        return loss
+
+    return step
+
+
+def fast_numerical(net: TwoLayerNet, cfg: Any, x: np.ndarray, labels: np.ndarray) -> Step:
+    """``scratchnn.fast.numerical``: every central difference, evaluated where it can move."""
+    sgd = SGD(cfg.lr)
+
+    def step(idx: np.ndarray) -> float:
+        loss, grads = numerical_loss_and_gradient(
+            net, x[idx], labels[idx], cfg.h, n_threads=cfg.numerical_threads
+        )
+        sgd.update(net.params, grads)
+        return loss
+
+    return step
+
+
+def textbook_numerical(net: TwoLayerNet, cfg: Any, x: np.ndarray, labels: np.ndarray) -> Step:
+    """The book's ``net.numerical_gradient``: two whole-batch losses per parameter."""
+    sgd = SGD(cfg.lr)
+
+    def step(idx: np.ndarray) -> float:
+        batch, batch_labels = x[idx], labels[idx]
+        loss = net.loss(batch, batch_labels)
+        sgd.update(net.params, net.numerical_gradient(batch, batch_labels, cfg.h))
+        return loss
+
+    return step
+
+
+# (train.gradient, train.impl) -> the step: the one table of both choices
+STEPS: dict[tuple[str, str], Callable[..., Step]] = {
+    ("analytic", "fast"): fast_backprop,
+    ("analytic", "textbook"): textbook_backprop,
+    ("numerical", "fast"): fast_numerical,
+    ("numerical", "textbook"): textbook_numerical,
+}
+GRADIENTS = tuple(dict.fromkeys(gradient for gradient, _ in STEPS))
+IMPLS = tuple(dict.fromkeys(impl for _, impl in STEPS))
+
+
+def make_network(data: Dataset, model_cfg: Any, seed: int) -> TwoLayerNet:
+    """The untrained net for ``data``; its weights come from the first child of ``seed``."""
+    init_seed, _ = np.random.SeedSequence(seed).spawn(2)
+    return TwoLayerNet(
+        data.x_train.shape[1],
+        model_cfg.hidden_size,
+        data.n_classes,
+        model_cfg.weight_init_std,
+        activation=model_cfg.activation,
+        rng=np.random.default_rng(init_seed),
+        dtype=data.x_train.dtype,
+    )
+
+
+def batch_indices(rng: np.random.Generator, n_rows: int, batch_size: int, iters: int) -> Iterator:
+    """Each iteration's minibatch: ``batch_size`` row numbers in ``[0, n_rows)`` drawn with
+    replacement, an array (batch_size,); ``DRAW_EVERY`` iterations per ``rng`` call."""
+    for start in range(0, iters, DRAW_EVERY):
+        yield from rng.integers(0, n_rows, size=(min(DRAW_EVERY, iters - start), batch_size))
+
+
+def is_epoch_start(i: int, per_epoch: float) -> bool:
+    """True at the first iteration of each epoch: the notebook's ``i % iter_per_epoch == 0``
+    with ``iter_per_epoch = max(train_size / batch_size, 1)``, extended to fractional epoch
+    lengths (evaluate where ``floor(i / per_epoch)`` steps up)."""
+    return i == 0 or math.floor(i / per_epoch) > math.floor((i - 1) / per_epoch)
+
+
+def train(
+    data: Dataset,
+    model_cfg: Any,
+    train_cfg: Any,
+    seed: int,
+    sink: MetricsSink | None = None,
+    progress: Progress | None = None,
+) -> tuple[TwoLayerNet, History]:
+    """Train a fresh net on ``data``; returns it and its history.
+
+    At the start of every epoch the accuracies of the whole training and test sets are
+    measured. Losses reach ``sink`` as ``train_loss`` (step = iteration) at least every
+    ``SEND_EVERY`` iterations and when training ends for any reason (``KeyboardInterrupt``
+    too), ``train_acc`` / ``test_acc`` (step = epoch) at each evaluation. A non-finite loss,
+    or one above ``train_cfg.diverge_factor`` times the first, stops training:
+    ``history.diverged_at``.
+    """
+    sink = sink or NullSink()
+    net = make_network(data, model_cfg, seed)
+    _, batch_seed = np.random.SeedSequence(seed).spawn(2)
+    labels, test_labels = labels_of(data.t_train), labels_of(data.t_test)  # once, not per batch
+    step = STEPS[train_cfg.gradient, train_cfg.impl](net, train_cfg, data.x_train, labels)
+    per_epoch = max(len(labels) / train_cfg.batch_size, 1.0)
+    history = History(losses=np.empty(train_cfg.iters))
+    batches = batch_indices(
+        np.random.default_rng(batch_seed), len(labels), train_cfg.batch_size, train_cfg.iters
+    )
+    diverge_factor = float(train_cfg.diverge_factor)  # once: a config lookup costs ~30 µs
+    sent = 0
+    try:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for i, batch in enumerate(batches):
+                history.losses[i] = loss = step(batch)
+                history.iters_run = i + 1
+                if not math.isfinite(loss) or loss > diverge_factor * history.losses[0]:
+                    history.diverged_at = i
+                    break
+                if progress:
+                    progress.iteration(i, loss)
+                if is_epoch_start(i, per_epoch):
+                    sent = _send_losses(sink, history, sent)
+                    accuracies = (
+                        net.accuracy(data.x_train, labels),
+                        net.accuracy(data.x_test, test_labels),
+                    )
+                    _record_epoch(i, accuracies, history, sink, progress)
+                elif i + 1 - sent >= SEND_EVERY:
+                    sent = _send_losses(sink, history, sent)
+    finally:
+        _send_losses(sink, history, sent)
+    return net, history
+
+
+def _send_losses(sink: MetricsSink, history: History, sent: int) -> int:
+    """Send the losses not sent yet; returns how many have been sent."""
+    done = history.iters_run
+    if done > sent:
+        sink.log_series("train_loss", np.arange(sent, done), history.losses[sent:done])
+    return done
+
+
+def _record_epoch(
+    i: int, accuracies: tuple[float, float], history: History, sink: MetricsSink, progress
+) -> None:
+    """Add the evaluation at iteration ``i`` to ``history``; send it to ``sink`` and
+    ``progress``."""
+    epoch, (train_acc, test_acc) = len(history.epochs), accuracies
+    history.epochs.append(i)
+    history.train_acc.append(train_acc)
+    history.test_acc.append(test_acc)
+    sink.log_series("train_acc", np.array([epoch]), np.array([train_acc]))
+    sink.log_series("test_acc", np.array([epoch]), np.array([test_acc]))
+    if progress:
+        progress.epoch(epoch, i, train_acc, test_acc)

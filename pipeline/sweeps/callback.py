@@ -1,0 +1,132 @@
+"""The Hydra callback of a sweep: one MLflow parent run per ``--multirun``, made before any job.
+
+``on_multirun_start`` runs in the launching process before the sweeper starts a job. It
+fetches MNIST once (not once per parallel job), creates the store and experiment (parallel
+jobs opening a brand-new SQLite store race on its schema) and the parent run, and hands every
+job, on whichever machine, the store and the parent (``hand_to_jobs``). ``on_multirun_end``
+logs the sweep's summary to the parent (``pipeline.tracking.summary``) and ends it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, open_dict, read_write
+
+from pipeline.stages.data.mnist import fetch_mnist, resolve_data_dir
+from pipeline.sweeps.launchers import keep_ray_local
+from pipeline.sweeps.preflight import sweep_axes
+from pipeline.tracking.mlflow_run import MlflowRun
+from pipeline.tracking.recorder import ROLE_TAG
+from pipeline.tracking.store import (
+    ENV_URI,
+    TrackingError,
+    artifact_location,
+    check_store,
+    connect,
+    one_line,
+    resolve_uri,
+)
+from pipeline.tracking.summary import summarize
+
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+ENV_PARENT_RUN = "SCRATCHNN_PARENT_RUN"  # the sweep's parent run id, for each of its jobs
+log = logging.getLogger(__name__)
+OPEN_SWEEPS: list[MlflowRun] = []  # parent runs of sweeps still running, for Ctrl-C
+
+
+class SweepCallback(Callback):
+    """The parent run of a sweep and, when it ends, its summary."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        keep_ray_local(config.hydra.launcher)
+        if config.data.name == "mnist":
+            fetch_mnist(resolve_data_dir(config.data.data_dir))
+        if not config.tracking.enabled:
+            return
+        uri = resolve_uri(config.tracking.uri, config.outputs_dir)
+        try:
+            parent = start_parent(config, uri)
+        except TrackingError as error:
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(1)
+        OPEN_SWEEPS.append(parent)
+        hand_to_jobs(config, uri, parent.run_id)
+        log.info("sweep parent run %s", parent.run_id)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir).resolve()
+        axes = sweep_axes(config.hydra.sweeper.get("params"), config.hydra.overrides.task)
+        while OPEN_SWEEPS:
+            parent, status = OPEN_SWEEPS.pop(), "FAILED"
+            try:
+                rows = summarize(parent, sweep_dir, axes)
+                status = "FINISHED"
+            finally:
+                parent.end(status)
+            print_summary(rows, parent.run_id)
+
+
+def start_parent(config: DictConfig, uri: str) -> MlflowRun:
+    """The sweep's parent run in the experiment of ``uri``, creating store and experiment."""
+    check_store(uri)
+    location = artifact_location(uri, config.outputs_dir)
+    client, experiment_id = connect(uri, config.tracking.experiment, location)
+    name = f"sweep {Path(config.hydra.sweep.dir).name}"
+    try:
+        return MlflowRun.start(client, experiment_id, name, {ROLE_TAG: "sweep"}, {})
+    except Exception as exc:  # noqa: BLE001 - MLflow's and SQLAlchemy's errors
+        raise TrackingError(f"tracking store {uri}: {one_line(exc)}") from None
+
+
+def hand_to_jobs(config: DictConfig, uri: str, parent_id: str) -> None:
+    """Make every job log to ``uri`` as a child of ``parent_id``, wherever it runs.
+
+    Both are set in this process's environment and named in ``hydra.job.env_copy``, which
+    Hydra applies when it composes each job's config here, before the launcher ships it: a
+    job on another machine (a Ray worker, a SLURM node, whose environment and working
+    directory differ) still logs to the sweep's store, under its parent.
+    """
+    os.environ[ENV_URI], os.environ[ENV_PARENT_RUN] = uri, parent_id
+    names = list(dict.fromkeys([*config.hydra.job.env_copy, ENV_URI, ENV_PARENT_RUN]))
+    with read_write(config.hydra), open_dict(config.hydra):
+        config.hydra.overrides.hydra.append(f"hydra.job.env_copy=[{','.join(names)}]")
+
+
+def abandon_open_sweeps(status: str = "KILLED") -> None:
+    """Mark the parents of interrupted sweeps (Ctrl-C, SIGTERM) as ``status``."""
+    while OPEN_SWEEPS:
+        try:
+            OPEN_SWEEPS.pop().end(status)
+        except Exception as exc:  # noqa: BLE001 - reported; the process is stopping anyway
+            print(
+                f"scratchnn: ending a sweep's parent run failed: {one_line(exc)}", file=sys.stderr
+            )
+
+
+def print_summary(rows: list[dict[str, Any]], parent_id: str) -> None:
+    """The sweep's jobs, one line each (the params that vary, the outcome), and what next."""
+    print(f"\nsweep {parent_id}: {len(rows)} jobs")
+    for row in rows:
+        varying = " ".join(
+            f"{k.split('.')[-1]}={v}" for k, v in row.items() if k.startswith("params.")
+        )
+        metrics = {
+            k.removeprefix("metrics."): v for k, v in row.items() if k.startswith("metrics.")
+        }
+        if row["diverged_at"]:
+            outcome = f"diverged at iteration {row['diverged_at']}"
+        elif "final_test_acc" in metrics:
+            outcome = f"test_acc={metrics['final_test_acc']:.4f}"
+        else:
+            outcome = " ".join(f"{k}={v:.6g}" for k, v in metrics.items()) or row["status"]
+        reused = "  (reused: finished earlier)" if row["reused"] else ""
+        print(f"  #{row['job']:<3} {varying}  {outcome}{reused}")
+    print("open the MLflow UI with `make ui`")

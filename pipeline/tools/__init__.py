@@ -1,0 +1,7 @@
+"""The command-line tools beside ``python -m pipeline``, each ``python -m pipeline.tools.<name>``:
+
+data    fetch and verify the full MNIST into the cache (``make data``)
+rerun   run a tracked run again and compare it point by point (``make rerun RUN=<id>``)
+ui      the MLflow UI on the project's store, on 127.0.0.1 (``make ui``)
+server  an MLflow tracking server for runs and sweeps, on 127.0.0.1 (``make server``)
+"""

@@ -1,0 +1,99 @@
+"""``python -m pipeline.tools.server [--port N]``: an MLflow tracking server for runs and sweeps.
+
+Binds 127.0.0.1 unless ``--host`` says otherwise, keeps runs in a SQLite file under
+``outputs/server/`` (any SQLAlchemy URI through ``--backend-store-uri``) and serves the
+artifacts itself (``--serve-artifacts``): clients upload through HTTP, so jobs on other
+machines need nothing but the URL. Point runs at it with
+``MLFLOW_TRACKING_URI=http://127.0.0.1:5000`` or ``tracking.uri=``. Other options go to
+``mlflow server`` unchanged (e.g. ``--host 0.0.0.0 --allowed-hosts mlflow.lab:5000`` for a
+cluster's nodes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from pipeline.config import project_config
+from pipeline.tools.ui import LOOPBACK, PORT, runs_url
+
+SERVER_DIR = "server"  # under the outputs dir: the server's own store, apart from `make ui`'s
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    defaults = project_config()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=PORT)
+    parser.add_argument("--host", default=LOOPBACK, help="default: loopback only")
+    parser.add_argument("--outputs-dir", default=defaults.outputs_dir)
+    parser.add_argument(
+        "--experiment", default=defaults.tracking.experiment, help="whose runs table to link"
+    )
+    parser.add_argument(
+        "--backend-store-uri", help="SQLAlchemy URI; default: SQLite under <outputs>/server/"
+    )
+    parser.add_argument(
+        "--artifacts-destination", help="where served artifacts go; default: <outputs>/server/"
+    )
+    parser.add_argument("--workers", type=int, default=2, help="request-handling processes")
+    args, args.mlflow_options = parser.parse_known_args(argv)
+    return args
+
+
+def default_locations(outputs_dir: str) -> tuple[str, str]:
+    """(store URI, artifacts URI) under ``<outputs_dir>/server/``, by absolute path (the
+    server may be started from any directory)."""
+    root = Path(outputs_dir).resolve() / SERVER_DIR
+    root.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(root / 'mlflow.db').as_posix()}", (root / "mlartifacts").as_uri()
+
+
+def experiment_id(store: str, name: str) -> str | None:
+    """The id of experiment ``name`` in ``store`` (None if it has none yet)."""
+    from mlflow.tracking import MlflowClient
+
+    found = MlflowClient(store).get_experiment_by_name(name)
+    return found.experiment_id if found else None
+
+
+def mlflow_command(args: argparse.Namespace) -> list[str]:
+    """The ``mlflow server`` command line for ``args``."""
+    store, artifacts = default_locations(args.outputs_dir)
+    mlflow = os.path.join(os.path.dirname(sys.executable), "mlflow")
+    return [
+        mlflow,
+        "server",
+        "--host",
+        args.host,
+        "--port",
+        str(args.port),
+        "--workers",
+        str(args.workers),
+        "--backend-store-uri",
+        args.backend_store_uri or store,
+        "--serve-artifacts",
+        "--artifacts-destination",
+        args.artifacts_destination or artifacts,
+        *args.mlflow_options,
+    ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    command = mlflow_command(args)
+    store = command[command.index("--backend-store-uri") + 1]
+    url = runs_url(args.host, args.port, None).rstrip("/")
+    print(
+        f"MLflow tracking server for {store}\n"
+        f"  open {runs_url(args.host, args.port, experiment_id(store, args.experiment))}\n"
+        f"  log to it: MLFLOW_TRACKING_URI={url} make sweep   (or ARGS='tracking.uri={url}')",
+        flush=True,
+    )
+    os.environ["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"  # no job runners: never used
+    os.execv(command[0], command)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""``python -m pipeline.tools.ui [--port N] [--host H]``: the MLflow UI on the project's store.
+
+Binds 127.0.0.1 unless ``--host`` says otherwise, prints the link to the runs table (MLflow
+3 opens in its GenAI view by default) and does not start MLflow's job runners, which this
+project never uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from pipeline.config import project_config
+from pipeline.tracking.store import resolve_uri
+
+PORT = 5000  # MLflow's own default
+LOOPBACK = "127.0.0.1"  # nothing is reachable from other machines unless --host says so
+
+
+def runs_url(host: str, port: int, experiment_id: str | None) -> str:
+    base = f"http://{host}:{port}/"
+    if experiment_id is None:
+        return base
+    return f"{base}#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    defaults = project_config()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=PORT)
+    parser.add_argument("--host", default=LOOPBACK, help="default: loopback only")
+    parser.add_argument("--experiment", default=defaults.tracking.experiment)
+    parser.add_argument("--outputs-dir", default=defaults.outputs_dir)
+    return parser.parse_args(argv)
+
+
+def mlflow_command(args: argparse.Namespace, uri: str) -> list[str]:
+    """The ``mlflow ui`` command line for ``args``."""
+    mlflow = os.path.join(os.path.dirname(sys.executable), "mlflow")
+    return [mlflow, "ui", "--backend-store-uri", uri, "--host", args.host, "--port", str(args.port)]
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    uri = resolve_uri(None, args.outputs_dir)
+    from mlflow.tracking import MlflowClient
+
+    experiment = MlflowClient(uri).get_experiment_by_name(args.experiment)
+    experiment_id = experiment.experiment_id if experiment else None
+    print(
+        f"MLflow UI for {uri}\n  open {runs_url(args.host, args.port, experiment_id)}", flush=True
+    )
+    if experiment_id is None:
+        print(f"  (no experiment {args.experiment!r} yet: run `make train` or `make sweep`)")
+    os.environ["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
+    command = mlflow_command(args, uri)
+    os.execv(command[0], command)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+"""What a job tells the tracking store, one message class per kind of call.
+
+A job never calls MLflow itself: it builds a message and gives it to a channel
+(``pipeline.tracking.writer``), which applies it to a ``Session`` in this process or sends
+it, as a JSON line, to the writer process that applies it there. ``message.apply(session)``
+is the one place each call is carried out. Every field is JSON (lists, not arrays); MLflow
+and matplotlib are imported only where a message is applied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, get_args
+
+import numpy as np
+
+from pipeline.tracking.mlflow_run import MlflowRun
+from pipeline.tracking.store import connect
+
+
+class Session:
+    """The MLflow side of one job process: its store (client and experiment) and open run."""
+
+    def __init__(self) -> None:
+        self.stores: dict[tuple[str, str], tuple[Any, str]] = {}  # (uri, experiment) -> ...
+        self.client: Any = None
+        self.experiment_id: str | None = None
+        self.run: MlflowRun | None = None
+
+    def end_open_run(self, status: str) -> None:
+        """Close the run a job left open (its process died, or it never ended it)."""
+        if self.run is not None:
+            run, self.run = self.run, None
+            run.end(status)
+
+
+@dataclass
+class OpenStore:
+    """Use ``experiment`` of the store at ``uri`` (creating it, with its artifacts at
+    ``artifact_location``, when new); connected once per process and store."""
+
+    uri: str
+    experiment: str
+    artifact_location: str | None
+
+    def apply(self, session: Session) -> str:
+        key = self.uri, self.experiment
+        if key not in session.stores:
+            session.stores[key] = connect(self.uri, self.experiment, self.artifact_location)
+        session.client, session.experiment_id = session.stores[key]
+        return session.experiment_id
+
+
+@dataclass
+class FindRuns:
+    """The runs of the experiment that match ``filter_string`` (MLflow's search syntax):
+    ``{"run_id", "status", "metrics"}`` of each, newest first."""
+
+    filter_string: str
+
+    def apply(self, session: Session) -> list[dict[str, Any]]:
+        runs = session.client.search_runs(
+            [session.experiment_id], self.filter_string, max_results=100
+        )
+        return [
+            {"run_id": r.info.run_id, "status": r.info.status, "metrics": r.data.metrics}
+            for r in runs
+        ]
+
+
+@dataclass
+class StartRun:
+    """Create the job's run with its tags (``mlflow.parentRunId`` nests it) and params."""
+
+    run_name: str
+    tags: dict[str, str]
+    params: dict[str, str]
+
+    def apply(self, session: Session) -> str:
+        session.end_open_run("KILLED")  # an earlier job of this process that never ended
+        run = MlflowRun.start(
+            session.client, session.experiment_id, self.run_name, self.tags, self.params
+        )
+        session.run = run
+        return run.run_id
+
+
+@dataclass
+class LogSeries:
+    """Metric ``key``: ``values[i]`` at step ``steps[i]``."""
+
+    key: str
+    steps: list[int]
+    values: list[float]
+
+    def apply(self, session: Session) -> None:
+        session.run.log_series(self.key, np.array(self.steps), np.array(self.values))
+
+
+@dataclass
+class SetTags:
+    tags: dict[str, str]
+
+    def apply(self, session: Session) -> None:
+        session.run.set_tags(self.tags)
+
+
+@dataclass
+class TagRun:
+    """Tags on another run of the store: a sweep job names itself on the sweep's parent."""
+
+    run_id: str
+    tags: dict[str, str]
+
+    def apply(self, session: Session) -> None:
+        MlflowRun(session.client, self.run_id).set_tags(self.tags)
+
+
+@dataclass
+class LogArtifact:
+    """The file or folder ``path`` under ``artifact_path`` (None: the run's root)."""
+
+    path: str
+    artifact_path: str | None
+
+    def apply(self, session: Session) -> None:
+        session.run.log_artifact(self.path, self.artifact_path)
+
+
+@dataclass
+class LogTrainingFigures:
+    """The loss curve, the accuracy per epoch (if any) and the test confusion matrix (if
+    any: a diverged run has none), drawn where the message is applied."""
+
+    losses: list[float]
+    train_acc: list[float]
+    test_acc: list[float]
+    confusion: list[list[int]] | None
+
+    def apply(self, session: Session) -> None:
+        from pipeline.tracking import figures
+
+        session.run.log_figure(figures.loss_curve(np.array(self.losses)), "loss_curve")
+        if self.train_acc:
+            accuracy = figures.accuracy_curves(np.array(self.train_acc), np.array(self.test_acc))
+            session.run.log_figure(accuracy, "accuracy_curves")
+        if self.confusion is not None:
+            matrix = figures.confusion_matrix(np.array(self.confusion))
+            session.run.log_figure(matrix, "confusion_matrix")
+
+
+@dataclass
+class LogDescentFigure:
+    """The path of ``task=gradient_descent`` over the contours of its function."""
+
+    path: list[list[float]]
+    lr: float
+
+    def apply(self, session: Session) -> None:
+        from pipeline.tracking import figures
+
+        session.run.log_figure(figures.descent_path(np.array(self.path), self.lr), "descent_path")
+
+
+@dataclass
+class EndRun:
+    """Send what is buffered, mark the run ``status``; answers its run id."""
+
+    status: str
+
+    def apply(self, session: Session) -> str:
+        run, session.run = session.run, None
+        return run.end(self.status)
+
+
+Message = (
+    OpenStore | FindRuns | StartRun | LogSeries | SetTags | TagRun | LogArtifact
+    | LogTrainingFigures | LogDescentFigure | EndRun
+)  # fmt: skip
+MESSAGES = {kind.__name__: kind for kind in get_args(Message)}  # to decode the JSON lines

@@ -1,0 +1,109 @@
+"""Where a result came from: code version, git state, environment, and config fingerprints."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import subprocess
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SOURCE_PACKAGES = ("scratchnn", "pipeline")
+# Keys that change where or how a run is reported, never what it computes (the numerical
+# gradient's thread count is such a key: the results are the same bit for bit).
+NON_SEMANTIC_KEYS = (
+    "tracking",
+    "progress",
+    "force",
+    "outputs_dir",
+    "data.data_dir",
+    "train.numerical_threads",
+)
+
+
+@cache
+def code_version() -> str:
+    """sha256 (first 16 hex digits) of the library and pipeline sources, in path order."""
+    digest = hashlib.sha256()
+    for package in SOURCE_PACKAGES:
+        for path in sorted((PROJECT_ROOT / package).rglob("*.py")):
+            digest.update(path.relative_to(PROJECT_ROOT).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@cache
+def git_state() -> tuple[str, bool]:
+    """(commit sha or "unknown", whether the work tree has uncommitted changes)."""
+
+    def git(*args: str) -> str:
+        out = subprocess.run(
+            ["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10
+        )
+        if out.returncode != 0:
+            raise OSError(out.stderr.strip())
+        return out.stdout.strip()
+
+    try:
+        return git("rev-parse", "HEAD"), bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.SubprocessError):
+        return "unknown", False
+
+
+@cache
+def blas_info() -> str:
+    """The BLAS library numpy uses, e.g. ``openblas 0.3.31 Haswell``."""
+    from threadpoolctl import threadpool_info
+
+    blas = [p for p in threadpool_info() if p.get("user_api") == "blas"]
+    if not blas:
+        return "unknown"
+    return " ".join(str(blas[0].get(k, "")) for k in ("internal_api", "version", "architecture"))
+
+
+def semantic_config(resolved: dict[str, Any]) -> dict[str, Any]:
+    """The resolved config without the keys that cannot change a result."""
+    kept = json.loads(json.dumps(resolved))
+    for dotted in NON_SEMANTIC_KEYS:
+        *parents, leaf = dotted.split(".")
+        node = kept
+        for parent in parents:
+            node = node.get(parent, {})
+        node.pop(leaf, None)
+    return kept
+
+
+def fingerprint(resolved: dict[str, Any]) -> str:
+    """sha256 (16 hex) of the semantic config and the code version: equal means same result."""
+    payload = json.dumps(
+        {"config": semantic_config(resolved), "code": code_version()}, sort_keys=True
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def environment_tags() -> dict[str, str]:
+    """Tags describing code and machine, logged with every run."""
+    commit, dirty = git_state()
+    return {
+        "git_commit": commit,
+        "git_dirty": str(dirty).lower(),
+        "code_version": code_version(),
+        "numpy_version": np.__version__,
+        "blas": blas_info(),
+        "python_version": platform.python_version(),
+    }
+
+
+def weights_sha256(params: dict[str, np.ndarray]) -> str:
+    """sha256 of the parameter arrays (key order, dtype, shape and C-order bytes)."""
+    digest = hashlib.sha256()
+    for key in sorted(params):
+        array = np.ascontiguousarray(params[key])
+        digest.update(f"{key}:{array.dtype.str}:{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()

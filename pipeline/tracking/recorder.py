@@ -1,0 +1,170 @@
+"""What a job records in MLflow: its run's name, params, tags, metrics, figures and files.
+
+``Recorder`` checks the store (failing fast, in one line), tells whether an identical run
+already finished (a resumed sweep skips it), starts the run and sends what the job
+produced, all as messages (``pipeline.tracking.messages``) through one channel: the writer
+process for a single run (``tracking.writer_process``), this process for a sweep job
+(``pipeline.tracking.writer``).
+"""
+
+from __future__ import annotations
+
+import atexit
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.tracking import provenance
+from pipeline.tracking.messages import (
+    EndRun,
+    FindRuns,
+    LogArtifact,
+    LogSeries,
+    OpenStore,
+    SetTags,
+    StartRun,
+    TagRun,
+)
+from pipeline.tracking.store import artifact_location, check_store, resolve_uri
+from pipeline.tracking.writer import InProcess, WriterProcess
+
+FINGERPRINT_TAG = "scratchnn.fingerprint"
+ROLE_TAG = "scratchnn.role"  # "job" or "sweep"
+JOB_TAG_PREFIX = "scratchnn.job."  # on a sweep's parent: scratchnn.job.<number> = run id
+PARENT_TAG = "mlflow.parentRunId"  # MLflow nests a run under the run this tag names
+WRITER, IN_PROCESS = WriterProcess(), InProcess()  # one of each per process, reused by its jobs
+atexit.register(WRITER.close)
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """Where a job runs: its output dir and, in a sweep, its number and the parent run."""
+
+    output_dir: Path
+    job_num: int | None = None
+    parent_run_id: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)  # extra run tags, e.g. rerun_of
+
+    @property
+    def in_sweep(self) -> bool:
+        return self.job_num is not None
+
+
+def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested config -> ``{"train.lr": "0.1", ...}``; lists become their string form."""
+    flat: dict[str, str] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = str(value)
+    return flat
+
+
+def quoted(value: str) -> str:
+    """``value`` as a string literal of MLflow's search syntax."""
+    return "'" + value.replace("'", "\\'") + "'"
+
+
+class RunSink:
+    """The train stage's ``MetricsSink``: each series goes to the run as ``LogSeries``."""
+
+    def __init__(self, channel: WriterProcess | InProcess) -> None:
+        self.channel = channel
+
+    def log_series(self, key: str, steps: np.ndarray, values: np.ndarray) -> None:
+        self.channel.send(LogSeries(key, steps.tolist(), np.asarray(values, float).tolist()))
+
+
+class Recorder:
+    """The MLflow side of one job (``cfg``: its config; ``resolved``: that config as plain
+    containers, interpolations resolved)."""
+
+    def __init__(self, cfg: Any, job: JobInfo, resolved: dict[str, Any]) -> None:
+        self.uri = resolve_uri(cfg.tracking.uri, cfg.outputs_dir)
+        check_store(self.uri)  # a bad store fails here, before any work
+        self.channel = WRITER if cfg.tracking.writer_process and not job.in_sweep else IN_PROCESS
+        self.cfg, self.job, self.resolved = cfg, job, resolved
+        self.fingerprint = provenance.fingerprint(resolved)
+        self.sink = RunSink(self.channel)
+        location = artifact_location(self.uri, cfg.outputs_dir)
+        self.channel.send(OpenStore(self.uri, cfg.tracking.experiment, location))
+
+    def finished_twin(self) -> dict[str, Any] | None:
+        """A FINISHED run with this job's fingerprint (same config and code), if any:
+        ``{"run_id": ..., "status": ..., "metrics": {...}}``."""
+        runs = self.channel.call(
+            FindRuns(
+                f"tags.`{FINGERPRINT_TAG}` = {quoted(self.fingerprint)} "
+                "and attributes.status = 'FINISHED'"
+            )
+        )
+        return runs[0] if runs else None
+
+    def start(self, run_name: str, extra_tags: dict[str, str]) -> RunSink:
+        """Start the run (without waiting for it) with its params, tags and config files."""
+        tags = {
+            **provenance.environment_tags(),
+            FINGERPRINT_TAG: self.fingerprint,
+            ROLE_TAG: "job",
+            "seed": str(self.cfg.seed),
+            **self.job.tags,
+            **extra_tags,
+        }
+        if self.job.parent_run_id:
+            tags[PARENT_TAG] = self.job.parent_run_id
+        self.channel.send(StartRun(run_name, tags, flatten(self.resolved)))
+        self._save_config()
+        return self.sink
+
+    def report_to_parent(self, run_id: str) -> None:
+        """Name ``run_id`` as this job's run on the sweep's parent run."""
+        if self.job.parent_run_id and self.job.in_sweep:
+            tag = {f"{JOB_TAG_PREFIX}{self.job.job_num}": run_id}
+            self.channel.send(TagRun(self.job.parent_run_id, tag))
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        self.channel.send(SetTags(tags))
+
+    def log_metrics(self, metrics: dict[str, float]) -> None:
+        """Single values (step 0), e.g. the final accuracies."""
+        for key, value in metrics.items():
+            self.channel.send(LogSeries(key, [0], [float(value)]))
+
+    def log(self, message: Any) -> None:
+        """Any other message for the run, e.g. its figures."""
+        self.channel.send(message)
+
+    def save_arrays(self, name: str, **arrays: np.ndarray) -> Path:
+        """``<name>.npz`` of plain arrays (no pickle) in the job's dir, logged to the run."""
+        path = self._output_dir() / f"{name}.npz"
+        np.savez(path, **arrays)
+        self.channel.send(LogArtifact(str(path), None))
+        return path
+
+    def save_file(self, path: Path, artifact_path: str | None = None) -> None:
+        self.channel.send(LogArtifact(str(path), artifact_path))
+
+    def end(self, status: str) -> str:
+        """Wait until everything sent is stored; mark the run ``status``; return its id. A
+        sweep job then names its run on the parent."""
+        run_id = self.channel.call(EndRun(status))
+        self.report_to_parent(run_id)
+        return run_id
+
+    def _save_config(self) -> None:
+        """The resolved config (what a rerun executes) and Hydra's ``.hydra/`` files."""
+        from omegaconf import OmegaConf
+
+        out = self._output_dir()
+        (out / "config_resolved.yaml").write_text(OmegaConf.to_yaml(self.resolved))
+        self.save_file(out / "config_resolved.yaml", "config")
+        if (out / ".hydra").is_dir():
+            self.save_file(out / ".hydra", "hydra")
+
+    def _output_dir(self) -> Path:
+        self.job.output_dir.mkdir(parents=True, exist_ok=True)
+        return self.job.output_dir

@@ -1,0 +1,124 @@
+"""Where runs are stored: the tracking URI, the checks that fail fast, the experiment.
+
+Every problem with a store becomes a ``TrackingError`` whose message is one line naming the
+store and what is wrong. ``check_store`` needs no MLflow import, so a bad store is refused
+before any work starts.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ENV_URI = "MLFLOW_TRACKING_URI"
+# The stores this project tracks to: MLflow's SQL databases (SQLAlchemy URIs, with or without
+# "+driver"), a tracking server, and a local folder.
+SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "file")
+SERVER_SCHEMES = ("http", "https")
+SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
+
+
+class TrackingError(RuntimeError):
+    """The tracking store refused or could not be reached; the message is one line."""
+
+
+def default_uri(outputs_dir: str | os.PathLike[str]) -> str:
+    """``sqlite:///`` URI of the local store, by absolute path (a relative one would resolve
+    against each job's working directory)."""
+    return f"sqlite:///{(Path(outputs_dir).resolve() / 'mlflow.db').as_posix()}"
+
+
+def resolve_uri(uri: str | None, outputs_dir: str | os.PathLike[str]) -> str:
+    """``uri`` (``tracking.uri``) if set, else ``$MLFLOW_TRACKING_URI``, else the local store."""
+    return uri or os.environ.get(ENV_URI) or default_uri(outputs_dir)
+
+
+def scheme(uri: str) -> str:
+    """``sqlite`` of ``sqlite:///x``, ``postgresql`` of ``postgresql+psycopg://...``; ``file``
+    for a plain path."""
+    head, found, _ = uri.partition(":")
+    return head.split("+")[0].lower() if found and len(head) > 1 else "file"
+
+
+def is_server(uri: str) -> bool:
+    return scheme(uri) in SERVER_SCHEMES
+
+
+def artifact_location(uri: str, outputs_dir: str | os.PathLike[str]) -> str | None:
+    """Where a new experiment keeps artifacts: beside a local SQLite store, else the store's
+    own choice (None)."""
+    if scheme(uri) == "sqlite":
+        return (Path(outputs_dir).resolve() / "mlartifacts").as_uri()
+    return None
+
+
+def check_store(uri: str, timeout: float = 5.0) -> None:
+    """Refuse, in one line, a store that cannot work: an unsupported scheme, a tracking
+    server that does not answer its health check (MLflow's client would retry for minutes),
+    a SQLite file that is not a database or whose folder cannot be written."""
+    if scheme(uri) not in SCHEMES:
+        allowed = "sqlite:///<file>, postgresql://, mysql://, mssql://, http(s)://<server>"
+        raise TrackingError(
+            f"tracking store {uri}: MLflow cannot track to {scheme(uri)}:// URIs; "
+            f"allowed: {allowed} or a folder"
+        )
+    if is_server(uri):
+        _check_server(uri, timeout)
+    elif scheme(uri) == "sqlite":
+        _check_sqlite(uri, Path(uri.partition(":///")[2]))
+
+
+def _check_server(uri: str, timeout: float) -> None:
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout) as answer:
+            answer.read()
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise TrackingError(f"tracking server {uri} does not answer ({reason})") from None
+
+
+def _check_sqlite(uri: str, path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise TrackingError(f"tracking store {uri}: cannot create its folder ({exc})") from None
+    if not os.access(path.parent, os.W_OK):
+        raise TrackingError(f"tracking store {uri}: cannot write its folder {path.parent}")
+    if path.is_dir():
+        raise TrackingError(f"tracking store {uri}: {path} is a folder, not an SQLite database")
+    if path.is_file() and path.stat().st_size > 0:
+        with open(path, "rb") as handle:
+            head = handle.read(len(SQLITE_HEADER))
+        if head != SQLITE_HEADER:
+            raise TrackingError(
+                f"tracking store {uri}: {path} is not an SQLite database "
+                f"(it starts with {head[:8]!r}); point tracking.uri at another file"
+            )
+
+
+def connect(uri: str, experiment: str, location: str | None) -> tuple[Any, str]:
+    """An ``MlflowClient`` of ``uri`` and the id of ``experiment`` there, created (with its
+    artifacts at ``location``) when it is new. MLflow's errors become ``TrackingError``."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    try:
+        client = MlflowClient(uri)
+        found = client.get_experiment_by_name(experiment)
+        if found is None:
+            try:
+                client.create_experiment(experiment, artifact_location=location)
+            except MlflowException:  # created meanwhile by another process
+                pass
+            found = client.get_experiment_by_name(experiment)
+    except MlflowException as exc:
+        raise TrackingError(f"tracking store {uri}: {one_line(exc)}") from None
+    return client, found.experiment_id
+
+
+def one_line(exc: BaseException) -> str:
+    """``exc`` as one line of text."""
+    return " ".join(str(exc).split()) or type(exc).__name__

@@ -1,0 +1,112 @@
+"""The summary a sweep's parent run gets: a CSV row per job, comparison plots, the best run.
+
+The sweep's axes (``pipeline.sweeps.preflight.sweep_axes``: the keys its config sweeps over)
+order the columns and the plots.
+"""
+
+from __future__ import annotations
+
+import csv
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.tracking.mlflow_run import MlflowRun
+from pipeline.tracking.recorder import JOB_TAG_PREFIX, PARENT_TAG
+
+SCORE = "metrics.final_test_acc"  # what "best" means
+
+
+def job_runs(client: Any, parent_id: str) -> list[tuple[int, str]]:
+    """(job number, run id) of each job the parent's tags name, in job order."""
+    tags = client.get_run(parent_id).data.tags
+    prefix = len(JOB_TAG_PREFIX)
+    return sorted((int(k[prefix:]), v) for k, v in tags.items() if k.startswith(JOB_TAG_PREFIX))
+
+
+def summary_rows(runs: list[tuple[int, Any]], parent_id: str, axes: list[str]) -> list[dict]:
+    """One row per (job number, MLflow run): status, whether the run was reused, the params
+    that vary between the jobs (``params.<key>``, the sweep's axes first) and every metric's
+    last value (``metrics.<key>``)."""
+    all_params = [run.data.params for _, run in runs]
+    varying = sorted(
+        {k for p in all_params for k in p if len({q.get(k) for q in all_params}) > 1},
+        key=lambda k: (axes.index(k) if k in axes else len(axes), k),
+    )
+    rows = []
+    for job, run in runs:
+        row: dict[str, Any] = {"job": job, "run_id": run.info.run_id, "status": run.info.status}
+        row["reused"] = run.data.tags.get(PARENT_TAG) != parent_id
+        row["diverged_at"] = run.data.tags.get("diverged_at", "")
+        row.update({f"params.{k}": run.data.params.get(k, "") for k in varying})
+        row.update({f"metrics.{k}": v for k, v in sorted(run.data.metrics.items())})
+        rows.append(row)
+    return rows
+
+
+def best_row(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    finished = [r for r in rows if r["status"] == "FINISHED" and r.get(SCORE) is not None]
+    return max(finished, key=lambda r: r[SCORE], default=None)
+
+
+def summarize(parent: MlflowRun, sweep_dir: Path, axes: list[str]) -> list[dict[str, Any]]:
+    """Log ``summary.csv``, the comparison plots and ``best_run_id`` to the ``parent`` run;
+    return the rows."""
+    client = parent.client
+    runs = [(job, client.get_run(run_id)) for job, run_id in job_runs(client, parent.run_id)]
+    rows = summary_rows(runs, parent.run_id, axes)
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    columns = list(dict.fromkeys(k for row in rows for k in row)) or ["job"]
+    with open(sweep_dir / "summary.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    parent.log_artifact(sweep_dir / "summary.csv", None)
+    if axes and any(row.get(SCORE) is not None for row in rows):
+        _log_comparisons(parent, rows, [run.data.params for _, run in runs], sweep_dir, axes)
+    tags = {"n_jobs": str(len(rows))}
+    best = best_row(rows)
+    if best is not None:
+        tags["best_run_id"] = best["run_id"]
+        parent.log_series("best_test_acc", np.array([0]), np.array([best[SCORE]]))
+    parent.set_tags(tags)
+    return rows
+
+
+def _log_comparisons(
+    parent: MlflowRun, rows: list[dict], params: list[dict], sweep_dir: Path, axes: list[str]
+) -> None:
+    """Test accuracy against the learning rate (else the first axis), one line per value of
+    the other axes, and the loss curves overlaid; ``params[i]`` are those of ``rows[i]``."""
+    from pipeline.tracking import figures  # matplotlib: only when there is something to draw
+
+    x_key = "train.lr" if "train.lr" in axes else axes[0]
+    groups = tuple(key for key in axes if key != x_key)
+    scores = [r.get(SCORE) for r in rows]
+    accuracy = figures.sweep_accuracy(params, scores, x_key, groups)
+    parent.log_figure(accuracy, f"test_acc_vs_{x_key.rpartition('.')[2]}")
+    curves = {
+        " ".join(f"{k.rpartition('.')[2]}={p.get(k)}" for k in axes): _losses(
+            parent.client, r["run_id"], None if r["reused"] else sweep_dir / str(r["job"])
+        )
+        for p, r in zip(params, rows, strict=True)
+    }
+    parent.log_figure(figures.overlaid_losses(curves), "loss_curves")
+
+
+def _losses(client: Any, run_id: str, job_dir: Path | None) -> np.ndarray:
+    """The run's loss curve, from its ``history.npz``: the file the job wrote in ``job_dir``
+    (its Hydra dir in this sweep) when it is there, else the run's artifact (empty if the
+    run has none)."""
+    if job_dir is not None and (job_dir / "history.npz").is_file():
+        with np.load(job_dir / "history.npz", allow_pickle=False) as history:
+            return history["losses"]
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = client.download_artifacts(run_id, "history.npz", tmp)
+        except Exception:  # noqa: BLE001 - a killed run has no history file
+            return np.array([])
+        with np.load(path, allow_pickle=False) as history:
+            return history["losses"]

@@ -1,0 +1,158 @@
+"""Where a job's messages (``pipeline.tracking.messages``) are applied: in this process, or
+in a writer process beside it.
+
+Tracking a run costs its process MLflow's import (~2 s), opening the store and ~0.2 ms a
+metric point. ``WriterProcess`` moves all of it into a child, ``python -m
+pipeline.tracking.writer``, that runs on the other core while the job trains: the job only
+writes JSON lines to a pipe (through a feeder thread: never blocked, not even while the
+writer still imports MLflow) and waits only where it needs an answer (``call``). It saves
+about a quarter of ``make train ARGS='experiment=book'`` (README, "Performance"). A sweep
+keeps every core training, where it saves nothing, so sweep jobs use ``InProcess``.
+
+If the job dies, the writer sees its pipe close, applies what it received and marks a run
+never ended KILLED, so the store stays consistent. It ignores Ctrl-C (the job handles it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import asdict
+from typing import Any, TextIO
+
+from pipeline.tracking.messages import MESSAGES, EndRun, Message, Session
+from pipeline.tracking.store import TrackingError, one_line
+
+
+def apply(message: Message, session: Session) -> Any:
+    """``message.apply(session)``; any failure as a one-line ``TrackingError``."""
+    try:
+        return message.apply(session)
+    except TrackingError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - MLflow's, SQLAlchemy's, the file system's
+        raise TrackingError(f"{type(message).__name__} failed: {one_line(exc)}") from None
+
+
+class InProcess:
+    """Applies each message at once, in this process."""
+
+    def __init__(self) -> None:
+        self.session = Session()
+
+    def send(self, message: Message) -> None:
+        apply(message, self.session)
+
+    def call(self, message: Message) -> Any:
+        return apply(message, self.session)
+
+    def close(self) -> None:
+        self.session.end_open_run("KILLED")
+
+
+class WriterProcess:
+    """The writer child, started on first use: ``send`` does not wait, ``call`` does."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen | None = None
+        self.lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+
+    def start(self) -> None:
+        """Start the writer now (if not running), so its imports overlap with other work."""
+        if self.proc is not None and self.proc.poll() is None:
+            return
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.tracking.writer"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # Ctrl-C reaches the job, not the writer
+        )
+        self.lines = queue.SimpleQueue()
+        threading.Thread(target=_feed, args=(self.lines, self.proc.stdin), daemon=True).start()
+
+    def send(self, message: Message, reply: bool = False) -> None:
+        self.start()
+        fields = asdict(message)
+        self.lines.put(json.dumps({"kind": type(message).__name__, "reply": reply, **fields}))
+
+    def call(self, message: Message) -> Any:
+        """Send ``message`` and wait for its result, or for the first error since the last
+        answer (a ``send`` that failed), as a ``TrackingError``."""
+        self.send(message, reply=True)
+        line = self.proc.stdout.readline()
+        if not line:
+            raise TrackingError(f"the tracking writer stopped (exit code {self.proc.wait()})")
+        answer = json.loads(line)
+        if "error" in answer:
+            raise TrackingError(answer["error"])
+        return answer["result"]
+
+    def close(self) -> None:
+        """Hand the writer what is queued and close its pipe; it then ends by itself (marking
+        a run never ended KILLED), and this process does not wait for MLflow's shutdown."""
+        if self.proc is not None:
+            self.lines.put(None)
+
+
+def _feed(lines: queue.SimpleQueue, pipe: TextIO) -> None:
+    """Write queued lines to the writer until ``None``, then close its stdin."""
+    try:
+        while (line := lines.get()) is not None:
+            pipe.write(line + "\n")
+            pipe.flush()
+        pipe.close()
+    except (BrokenPipeError, ValueError):  # the writer died: ``call`` says so
+        pass
+
+
+def serve(lines: TextIO, answers: TextIO) -> None:
+    """The writer: apply each message line of ``lines``; answer those that ask on ``answers``.
+
+    A failed message that nobody waits for is remembered and given as the next answer, and
+    the run then ends FAILED, so an error never vanishes.
+    """
+    session, error = Session(), None
+    try:
+        for line in lines:
+            fields = json.loads(line)
+            kind, reply = MESSAGES[fields.pop("kind")], fields.pop("reply")
+            message = kind(**fields)
+            if isinstance(message, EndRun) and error is not None:
+                message = EndRun("FAILED")
+            try:
+                result = apply(message, session)
+            except TrackingError as exc:
+                if error is None:
+                    print(f"scratchnn tracking: {exc}", file=sys.stderr)
+                error = error or str(exc)
+            if reply:
+                answer = {"error": error} if error else {"result": result}
+                answers.write(json.dumps(answer) + "\n")
+                answers.flush()
+                error = None
+    finally:  # the job's pipe closed: a run it never ended was interrupted
+        try:
+            session.end_open_run("KILLED")
+        except Exception as exc:  # noqa: BLE001 - reported, the writer is ending anyway
+            print(
+                f"scratchnn tracking: marking a run KILLED failed: {one_line(exc)}", file=sys.stderr
+            )
+
+
+def main() -> None:
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # no network calls, no exit delay
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    answers = os.fdopen(os.dup(sys.stdout.fileno()), "w")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a stray print must not reach the pipe
+    serve(sys.stdin, answers)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""Errors at the tracking edge: one line naming the store or run and what is wrong, a non-zero
+exit, no traceback, and nothing written."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT, run_pipeline
+
+SMALL = ("data=synthetic", "train.iters=20", "progress=none")
+
+
+def one_error_line(done: subprocess.CompletedProcess) -> str:
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("multirun", [False, True], ids=["run", "sweep"])
+def test_a_store_file_that_is_not_sqlite(tmp_path, multirun):
+    store = tmp_path / "mlflow.db"
+    store.write_bytes(b"this is a text file, not a database\n" * 100)
+    before = store.read_bytes()
+    args = ["--multirun", "train.lr=0.5,1.0"] if multirun else []
+    done = run_pipeline(*args, *SMALL, f"outputs_dir={tmp_path}")
+    assert done.returncode == 1
+    assert one_error_line(done) == (
+        f"error: tracking store sqlite:///{store}: {store} is not an SQLite database "
+        "(it starts with b'this is '); point tracking.uri at another file"
+    )
+    assert store.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["mlflow.db"]  # no run dir, no artifacts
+
+
+def test_a_tracking_uri_whose_scheme_mlflow_does_not_support(tmp_path):
+    ftp = "tracking.uri=ftp://files.example/mlruns"
+    done = run_pipeline(*SMALL, ftp, f"outputs_dir={tmp_path}")
+    assert done.returncode == 1
+    assert one_error_line(done) == (
+        "error: tracking store ftp://files.example/mlruns: MLflow cannot track to ftp:// URIs; "
+        "allowed: sqlite:///<file>, postgresql://, mysql://, mssql://, http(s)://<server> "
+        "or a folder"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def rerun(run_id: str, outputs) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "pipeline.tools.rerun", run_id, "--outputs-dir", str(outputs)]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def test_a_rerun_of_a_run_that_does_not_exist(tmp_path, empty_store):
+    done = rerun("0123456789abcdef", tmp_path)  # no store at all: none is created
+    assert done.returncode == 1
+    store = f"sqlite:///{tmp_path}/mlflow.db"
+    assert one_error_line(done) == (
+        f"error: tracking store {store} does not exist: no run 0123456789abcdef in it"
+    )
+    assert list(tmp_path.iterdir()) == []
+    shutil.copyfile(empty_store, tmp_path / "mlflow.db")
+    before = (tmp_path / "mlflow.db").read_bytes()
+    done = rerun("0123456789abcdef", tmp_path)  # a store without that run
+    assert done.returncode == 1
+    assert one_error_line(done).startswith(f"error: run 0123456789abcdef in {store}: ")
+    assert "0123456789abcdef" in one_error_line(done).partition(f"{store}: ")[2]
+    assert (tmp_path / "mlflow.db").read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["mlflow.db"]
+
+
+def test_a_dataset_that_does_not_fit_in_memory_is_refused_before_anything_runs(tmp_path):
+    done = run_pipeline("data=synthetic", "data.n_train=100000000", f"outputs_dir={tmp_path}")
+    assert done.returncode == 2
+    line = one_error_line(done)
+    assert line.startswith("error: data.n_train=100000000, data.n_test=200 needs ")
+    assert " GB of memory for its arrays; this machine has " in line
+    needed = float(line.split(" needs ")[1].split(" GB")[0])
+    assert needed == pytest.approx(100_000_200 * 328 / 1e9 + 3 * 100_000_000 * 512 / 1e9, abs=0.1)
+    assert list(tmp_path.iterdir()) == []

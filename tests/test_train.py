@@ -1,0 +1,81 @@
+"""The train stage against the book's loop written out here in plain numpy (no scratchnn).
+
+Same seed, same minibatches: the stage's loss curve must equal the plain loop's to the
+precision of the dtype, for both implementations (``train.impl``) and both float types.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from pipeline.config import DataConfig
+from pipeline.stages.data import load_data
+from pipeline.stages.train import is_epoch_start, train
+from tests.conftest import ROOT
+
+ITERS, BATCH, HIDDEN, LR, SEED = 300, 50, 16, 0.5, 4
+# Relative tolerance on every loss, in units of the dtype's machine epsilon: the two differ
+# only in the order of floating-point operations, and 300 SGD steps amplify that a little.
+ULPS = 200
+
+
+def plain_textbook_losses(x: np.ndarray, t: np.ndarray, n_classes: int, seed: int) -> np.ndarray:
+    """The book's ch.4 loop: sigmoid net, softmax cross entropy, backprop, SGD; the weights
+    from the first child of ``seed`` (0.01 * N(0, 1)), the batches from the second."""
+    dtype = x.dtype
+    init_seed, batch_seed = np.random.SeedSequence(seed).spawn(2)
+    draw = np.random.default_rng(init_seed).standard_normal
+    w1 = (0.01 * draw((x.shape[1], HIDDEN))).astype(dtype)
+    w2 = (0.01 * draw((HIDDEN, n_classes))).astype(dtype)
+    b1, b2 = np.zeros(HIDDEN, dtype), np.zeros(n_classes, dtype)
+    batches = np.random.default_rng(batch_seed).integers(0, len(x), size=(ITERS, BATCH))
+    rows, losses = np.arange(BATCH), []
+    for idx in batches:
+        xb, tb = x[idx], t[idx]
+        z1 = 1 / (1 + np.exp(-(xb @ w1 + b1)))
+        a2 = z1 @ w2 + b2
+        shifted = a2 - a2.max(axis=1, keepdims=True)
+        e = np.exp(shifted)
+        losses.append(np.mean(np.log(e.sum(axis=1)) - shifted[rows, tb]))
+        dy = e / e.sum(axis=1, keepdims=True)
+        dy[rows, tb] -= 1
+        dy /= BATCH
+        dz1 = (dy @ w2.T) * z1 * (1 - z1)
+        w2, b2 = w2 - LR * (z1.T @ dy), b2 - LR * dy.sum(axis=0)
+        w1, b1 = w1 - LR * (xb.T @ dz1), b1 - LR * dz1.sum(axis=0)
+    return np.array(losses)
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    conf = OmegaConf.load(ROOT / "conf" / "data" / "synthetic.yaml")
+    return OmegaConf.merge(OmegaConf.structured(DataConfig), conf)
+
+
+@pytest.mark.parametrize("impl", ["fast", "textbook"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_stage_trains_as_the_books_loop(synthetic, impl, dtype):
+    data = load_data(synthetic, dtype, seed=0)
+    model = SimpleNamespace(hidden_size=HIDDEN, weight_init_std=0.01, activation="sigmoid")
+    cfg = SimpleNamespace(
+        gradient="analytic", impl=impl, lr=LR, batch_size=BATCH, iters=ITERS, h=1e-4,
+        numerical_threads=1, diverge_factor=10.0,
+    )  # fmt: skip
+    _, history = train(data, model, cfg, SEED)
+    expected = plain_textbook_losses(data.x_train, data.t_train, data.n_classes, SEED)
+    assert history.losses.dtype == np.float64 and history.iters_run == ITERS
+    assert expected[-20:].mean() < 0.5 * expected[:20].mean()  # it learnt: a real comparison
+    eps = np.finfo(dtype).eps
+    np.testing.assert_allclose(history.losses, expected, rtol=ULPS * eps, atol=0)
+
+
+def test_epochs_start_where_the_notebook_evaluates():
+    """The notebook evaluates when ``i % iter_per_epoch == 0``, iter_per_epoch = 600.0."""
+    per_epoch = max(60000 / 100, 1)
+    starts = [i for i in range(10000) if is_epoch_start(i, per_epoch)]
+    assert starts == [i for i in range(10000) if i % per_epoch == 0]
+    assert len(starts) == 17
