@@ -96,6 +96,10 @@ def main() -> None:
         _exit(error, 2)
     except TrackingError as error:
         _exit(error, 1)
+    except SystemExit as stop:
+        if stop.code:  # Hydra reported a failed sweep (e.g. a worker process died)
+            abandon_open_sweeps("FAILED")
+        raise
     except KeyboardInterrupt:
         _stopped("interrupted", 130)
     except Terminated:

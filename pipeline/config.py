@@ -20,7 +20,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig
 
 from pipeline.stages import data
-from pipeline.stages.train import GRADIENTS, IMPLS
+from pipeline.stages.steps import GRADIENTS, IMPLS
 from scratchnn.layers import ACTIVATIONS
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")

@@ -163,6 +163,70 @@ def test_an_interrupted_run_is_killed_with_every_loss_point(outputs, sig, code):
 
 
 @pytest.mark.slow
+def wait_for_status(client, run_id: str, status: str, seconds: float = 60) -> bool:
+    deadline = time.monotonic() + seconds
+    while client.get_run(run_id).info.status != status and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return client.get_run(run_id).info.status == status
+
+
+@pytest.mark.slow
+def test_a_killed_run_is_marked_killed_by_its_writer(outputs):
+    """SIGKILL leaves the job no chance to end its run: the writer process, seeing its pipe
+    close, stores what it received and marks the run KILLED."""
+    proc = _start(["data=synthetic", "train.batch_size=10", "train.iters=10000000"], outputs)
+    _wait_for_epochs(proc, 3)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    client = MlflowClient(f"sqlite:///{outputs}/mlflow.db")
+    (killed,) = client.search_runs([client.get_experiment_by_name("scratchnn").experiment_id])
+    assert wait_for_status(client, killed.info.run_id, "KILLED")
+    steps = sorted(m.step for m in client.get_metric_history(killed.info.run_id, "train_loss"))
+    assert len(steps) >= 200 and steps == list(range(len(steps)))  # 3 epochs, no gap
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.slow
+def test_a_sweep_whose_worker_is_killed_leaves_no_run_running(outputs):
+    """A joblib worker killed mid-job cannot end its run: the sweep marks it KILLED, and its
+    parent FAILED, when Hydra reports the dead worker."""
+    args = ["--multirun", "data=synthetic", "train.batch_size=10", "train.iters=100,100000000"]
+    proc = _start(args, outputs)
+    _wait_for_epochs(proc, 2)  # the long job is training
+    client = MlflowClient(f"sqlite:///{outputs}/mlflow.db")
+    experiment_id = client.get_experiment_by_name("scratchnn").experiment_id
+    finished = "tags.`scratchnn.role` = 'job' and attributes.status = 'FINISHED'"
+    deadline = time.monotonic() + 120
+    while not client.search_runs([experiment_id], finished) and time.monotonic() < deadline:
+        time.sleep(0.2)  # until the short job has ended
+    for pid in children(proc.pid):
+        if "loky" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace"):
+            os.kill(pid, signal.SIGKILL)
+    proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    runs = {
+        r.data.params["train.iters"]: r
+        for r in client.search_runs([experiment_id], "tags.`scratchnn.role` = 'job'")
+    }
+    assert runs["100"].info.status == "FINISHED"
+    assert runs["100000000"].info.status == "KILLED"
+    (parent,) = client.search_runs([experiment_id], "tags.`scratchnn.role` = 'sweep'")
+    assert parent.info.status == "FAILED"
+
+
+@pytest.mark.slow
 def test_eight_parallel_jobs_on_a_new_store_lose_nothing(tmp_path):
     done = run_pipeline(
         "--multirun", "data=synthetic", "train.iters=150", "seed=0,1,2,3,4,5,6,7",

@@ -19,8 +19,9 @@ from tests.conftest import ROOT
 
 ITERS, BATCH, HIDDEN, LR, SEED = 300, 50, 16, 0.5, 4
 # Relative tolerance on every loss, in units of the dtype's machine epsilon: the two differ
-# only in the order of floating-point operations, and 300 SGD steps amplify that a little.
-ULPS = 200
+# only in the order of floating-point operations (measured here: at most 2.2 eps over the 300
+# steps, in both dtypes and both implementations).
+ULPS = 16
 
 
 def plain_textbook_losses(x: np.ndarray, t: np.ndarray, n_classes: int, seed: int) -> np.ndarray:

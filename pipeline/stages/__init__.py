@@ -1,7 +1,8 @@
 """The pipeline's stages: plain functions, arrays and config in, arrays and metrics out.
 
 data      load_data: the full MNIST (offline, verified, cached) or a synthetic set
-train     train: mini-batch SGD of the chapter's two-layer net (analytic or numerical gradient)
+train     train: mini-batch SGD of the chapter's two-layer net, evaluated every epoch
+steps     how one step is taken: analytic or numerical gradient, textbook or fast code
 evaluate  evaluate: final accuracies, losses and the confusion matrix
 descent   descend: the notebook's gradient descent on f(x0, x1) = x0**2 + x1**2
 

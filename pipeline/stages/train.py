@@ -2,29 +2,25 @@
 
 Arrays and config in, a trained network and its history out. Metrics leave through a
 ``MetricsSink`` (tracking lives at the edge), progress through a ``Progress`` callback.
-``STEPS`` is the one table of how a step can be taken: by backprop or by central differences
-(``train.gradient``), with the library's textbook code or its fast equivalent
-(``train.impl``).
+Each SGD step is taken as ``train.gradient`` and ``train.impl`` say (``steps.STEPS``).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
 from pipeline.stages.data import Dataset
-from scratchnn import SGD, TwoLayerNet
-from scratchnn.fast.numerical import numerical_loss_and_gradient
-from scratchnn.fast.sgd import FusedSGD
+from pipeline.stages.steps import STEPS
+from scratchnn import TwoLayerNet
 from scratchnn.functions import labels_of
 
 SEND_EVERY = 100  # iterations: losses reach the sink at least this often
 DRAW_EVERY = 1000  # iterations whose minibatch indices are drawn in one call
-Step = Callable[[np.ndarray], float]  # batch row numbers (N,) -> the batch's loss
 
 
 class MetricsSink(Protocol):
@@ -63,62 +59,6 @@ class History:
             return None
         loss = self.losses[self.diverged_at]
         return f"loss diverged at iteration {self.diverged_at}: loss={loss:.6g}"
-
-
-def fast_backprop(net: TwoLayerNet, cfg: Any, x: np.ndarray, labels: np.ndarray) -> Step:
-    """``scratchnn.fast.sgd.FusedSGD``: backprop and the SGD update on buffers made once."""
-    fused = FusedSGD(net, cfg.batch_size, cfg.lr)
-    return lambda idx: fused.step(*fused.gather(x, labels, idx))
-
-
-def textbook_backprop(net: TwoLayerNet, cfg: Any, x: np.ndarray, labels: np.ndarray) -> Step:
-    """The book's loop: ``net.loss_and_gradient`` (its layers' backward), then ``SGD``."""
-    sgd = SGD(cfg.lr)
-
-    def step(idx: np.ndarray) -> float:
-        loss, grads = net.loss_and_gradient(x[idx], labels[idx])
-        sgd.update(net.params, grads)
-        return loss
-
-    return step
-
-
-def fast_numerical(net: TwoLayerNet, cfg: Any, x: np.ndarray, labels: np.ndarray) -> Step:
-    """``scratchnn.fast.numerical``: every central difference, evaluated where it can move."""
-    sgd = SGD(cfg.lr)
-
-    def step(idx: np.ndarray) -> float:
-        loss, grads = numerical_loss_and_gradient(
-            net, x[idx], labels[idx], cfg.h, n_threads=cfg.numerical_threads
-        )
-        sgd.update(net.params, grads)
-        return loss
-
-    return step
-
-
-def textbook_numerical(net: TwoLayerNet, cfg: Any, x: np.ndarray, labels: np.ndarray) -> Step:
-    """The book's ``net.numerical_gradient``: two whole-batch losses per parameter."""
-    sgd = SGD(cfg.lr)
-
-    def step(idx: np.ndarray) -> float:
-        batch, batch_labels = x[idx], labels[idx]
-        loss = net.loss(batch, batch_labels)
-        sgd.update(net.params, net.numerical_gradient(batch, batch_labels, cfg.h))
-        return loss
-
-    return step
-
-
-# (train.gradient, train.impl) -> the step: the one table of both choices
-STEPS: dict[tuple[str, str], Callable[..., Step]] = {
-    ("analytic", "fast"): fast_backprop,
-    ("analytic", "textbook"): textbook_backprop,
-    ("numerical", "fast"): fast_numerical,
-    ("numerical", "textbook"): textbook_numerical,
-}
-GRADIENTS = tuple(dict.fromkeys(gradient for gradient, _ in STEPS))
-IMPLS = tuple(dict.fromkeys(impl for _, impl in STEPS))
 
 
 def make_network(data: Dataset, model_cfg: Any, seed: int) -> TwoLayerNet:

@@ -22,7 +22,7 @@ from pipeline.stages.data.mnist import fetch_mnist, resolve_data_dir
 from pipeline.sweeps.launchers import keep_ray_local
 from pipeline.sweeps.preflight import sweep_axes
 from pipeline.tracking.mlflow_run import MlflowRun
-from pipeline.tracking.recorder import ROLE_TAG
+from pipeline.tracking.recorder import PARENT_TAG, ROLE_TAG
 from pipeline.tracking.store import (
     ENV_URI,
     TrackingError,
@@ -67,6 +67,7 @@ class SweepCallback(Callback):
         while OPEN_SWEEPS:
             parent, status = OPEN_SWEEPS.pop(), "FAILED"
             try:
+                end_orphans(parent)
                 rows = summarize(parent, sweep_dir, axes)
                 status = "FINISHED"
             finally:
@@ -100,11 +101,25 @@ def hand_to_jobs(config: DictConfig, uri: str, parent_id: str) -> None:
         config.hydra.overrides.hydra.append(f"hydra.job.env_copy=[{','.join(names)}]")
 
 
+def end_orphans(parent: MlflowRun) -> None:
+    """Mark KILLED the children of ``parent`` still RUNNING: their job's process died without
+    ending them (SIGKILL, out of memory), so no job will."""
+    runs = parent.client.search_runs(
+        [parent.client.get_run(parent.run_id).info.experiment_id],
+        f"tags.`{PARENT_TAG}` = '{parent.run_id}' and attributes.status = 'RUNNING'",
+    )
+    for run in runs:
+        parent.client.set_terminated(run.info.run_id, "KILLED")
+
+
 def abandon_open_sweeps(status: str = "KILLED") -> None:
-    """Mark the parents of interrupted sweeps (Ctrl-C, SIGTERM) as ``status``."""
+    """Mark the parents of interrupted sweeps (Ctrl-C, SIGTERM) and their children that are
+    still running as ``status``."""
     while OPEN_SWEEPS:
+        parent = OPEN_SWEEPS.pop()
         try:
-            OPEN_SWEEPS.pop().end(status)
+            end_orphans(parent)
+            parent.end(status)
         except Exception as exc:  # noqa: BLE001 - reported; the process is stopping anyway
             print(
                 f"scratchnn: ending a sweep's parent run failed: {one_line(exc)}", file=sys.stderr

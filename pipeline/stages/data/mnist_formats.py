@@ -20,7 +20,6 @@ import numpy as np
 
 # IDX type code (third magic byte) -> big-endian element type.
 IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-_IDX_CODES = {np.dtype(v).newbyteorder("="): k for k, v in IDX_DTYPES.items()}
 _CSV_ROWS_PER_CHUNK = 4096  # bounds the temporary index arrays to a few tens of MB
 
 
@@ -83,25 +82,6 @@ def parse_idx(data: bytes, name: str) -> np.ndarray:
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     """Read an IDX file (``.gz`` or plain, detected from its content); see ``parse_idx``."""
     return parse_idx(Path(path).read_bytes(), str(path))
-
-
-def idx_bytes(array: np.ndarray) -> bytes:
-    """Encode ``array`` (any shape, an IDX element type) as IDX bytes: magic, dims, data."""
-    array = np.asarray(array)
-    code = _IDX_CODES.get(array.dtype.newbyteorder("="))
-    if code is None or array.ndim == 0:
-        raise ValueError(f"cannot store a {array.ndim}-d {array.dtype} array in IDX format")
-    header = bytes([0, 0, code, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
-    return header + array.astype(IDX_DTYPES[code]).tobytes()
-
-
-def write_idx(path: str | os.PathLike[str], array: np.ndarray) -> None:
-    """Atomically write ``array`` as an IDX file, gzip-compressed if ``path`` ends in ``.gz``."""
-    data = idx_bytes(array)
-    if str(path).endswith(".gz"):
-        data = gzip.compress(data, mtime=0)
-    with atomic_write(path) as fh:
-        fh.write(data)
 
 
 def parse_csv_uint8(data: bytes, n_cols: int, name: str) -> np.ndarray:
