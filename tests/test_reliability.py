@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 
 from pipeline.config import CONF_DIR, ConfigError
 from pipeline.run import run
-from pipeline.sweeps.preflight import base_config, check, job_overrides
+from pipeline.sweeps.preflight import base_config, check, job_overrides, sweep_axes
 from pipeline.tracking.recorder import JobInfo
 from tests.conftest import ROOT, compose_config, run_pipeline
 
@@ -275,3 +275,13 @@ def test_the_ui_binds_loopback_by_default():
     assert explicit[explicit.index("--host") + 1] == "0.0.0.0"  # only when asked
     url = ui.runs_url("127.0.0.1", 5000, "1")
     assert url == "http://127.0.0.1:5000/#/experiments/1/runs?workflowType=machine_learning"
+
+
+def test_the_sweep_axes_come_from_the_sweeps_own_config():
+    params = {"train.batch_size": "200,100", "model.hidden_size": "100,50", "train.lr": "0.1,0.5"}
+    assert sweep_axes(params, []) == ["train.batch_size", "model.hidden_size", "train.lr"]
+    # the command line replaces an axis by one value, and adds one
+    assert sweep_axes(params, ["train.lr=0.1", "seed=0,1"]) == [
+        "train.batch_size", "model.hidden_size", "seed",
+    ]  # fmt: skip
+    assert sweep_axes(None, ["+extra=1,2", "train.iters=5"]) == ["extra"]

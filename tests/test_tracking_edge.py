@@ -7,8 +7,10 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
+from pipeline.tracking.mlflow_run import MlflowRun
 from tests.conftest import ROOT, run_pipeline
 
 SMALL = ("data=synthetic", "train.iters=20", "progress=none")
@@ -81,3 +83,27 @@ def test_a_dataset_that_does_not_fit_in_memory_is_refused_before_anything_runs(t
     needed = float(line.split(" needs ")[1].split(" GB")[0])
     assert needed == pytest.approx(100_000_200 * 328 / 1e9 + 3 * 100_000_000 * 512 / 1e9, abs=0.1)
     assert list(tmp_path.iterdir()) == []
+
+
+class RecordingClient:
+    """Stands in for ``MlflowClient``: records each ``log_batch`` call's sizes."""
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[int, int, int]] = []
+
+    def log_batch(self, run_id, metrics=(), params=(), tags=()) -> None:
+        self.batches.append((len(metrics), len(params), len(tags)))
+
+
+def test_metric_points_reach_mlflow_by_log_batch_at_most_1000_a_call():
+    client = RecordingClient()
+    run = MlflowRun(client, "run")
+    run.log_series("train_loss", np.arange(1500), np.linspace(2.0, 0.1, 1500))
+    assert client.batches == [(1000, 0, 0), (500, 0, 0)]  # a full buffer: out in <= 1000s
+    client.batches.clear()
+    for start in range(0, 2500, 100):  # as the train stage sends them: every 100 iterations
+        run.log_series("train_loss", np.arange(start, start + 100), np.ones(100))
+    run.flush()
+    assert client.batches == [(1000, 0, 0), (1000, 0, 0), (500, 0, 0)]
+    run.set_tags({f"t{i}": "x" for i in range(150)})
+    assert client.batches[-2:] == [(0, 0, 100), (0, 0, 50)]

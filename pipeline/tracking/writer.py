@@ -61,6 +61,7 @@ class WriterProcess:
     def __init__(self) -> None:
         self.proc: subprocess.Popen | None = None
         self.lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self.feeder: threading.Thread | None = None
 
     def start(self) -> None:
         """Start the writer now (if not running), so its imports overlap with other work."""
@@ -74,7 +75,9 @@ class WriterProcess:
             start_new_session=True,  # Ctrl-C reaches the job, not the writer
         )
         self.lines = queue.SimpleQueue()
-        threading.Thread(target=_feed, args=(self.lines, self.proc.stdin), daemon=True).start()
+        feed = (self.lines, self.proc.stdin)
+        self.feeder = threading.Thread(target=_feed, args=feed, daemon=True)
+        self.feeder.start()
 
     def send(self, message: Message, reply: bool = False) -> None:
         self.start()
@@ -93,11 +96,13 @@ class WriterProcess:
             raise TrackingError(answer["error"])
         return answer["result"]
 
-    def close(self) -> None:
+    def close(self, timeout: float = 10.0) -> None:
         """Hand the writer what is queued and close its pipe; it then ends by itself (marking
         a run never ended KILLED), and this process does not wait for MLflow's shutdown."""
-        if self.proc is not None:
+        if self.feeder is not None:
             self.lines.put(None)
+            self.feeder.join(timeout)
+            self.feeder = None
 
 
 def _feed(lines: queue.SimpleQueue, pipe: TextIO) -> None:
