@@ -527,7 +527,7 @@ def test_check_refuses_what_it_cannot_load(fields, dtype, message):
     [
         ({"n_train": -1}, "data.n_train=-1 is not allowed; allowed: an integer >= 1"),
         ({"n_train": None}, "data.n_train=None is not allowed; allowed: an integer >= 1"),
-        ({"n_classes": 1}, "data.n_classes=1 is not allowed; allowed: >= 2"),
+        ({"n_classes": 1}, "data.n_classes=1 is not allowed; allowed: an integer >= 2"),
     ],
 )
 def test_check_refuses_synthetic_sizes(fields, message):

@@ -78,11 +78,13 @@ def check(cfg: Any, dtype: str) -> None:
     if dtype not in DTYPES:
         raise DataError(f"data.dtype={dtype!r} is not allowed; allowed: {', '.join(DTYPES)}")
     for key, limit in zip(("n_train", "n_test"), DATASETS[cfg.name], strict=True):
-        _count(key, getattr(cfg, key), limit, optional=limit is not None)
+        _count(key, getattr(cfg, key), limit)
     if cfg.name == "synthetic":
         _count("n_features", cfg.n_features, None)
         if _count("n_classes", cfg.n_classes, None) < 2:
-            raise DataError(f"data.n_classes={cfg.n_classes} is not allowed; allowed: >= 2")
+            raise DataError(
+                f"data.n_classes={cfg.n_classes} is not allowed; allowed: an integer >= 2"
+            )
     needed, free = bytes_needed(cfg, dtype), available_memory()
     if needed > free:
         raise DataError(
@@ -91,12 +93,11 @@ def check(cfg: Any, dtype: str) -> None:
         )
 
 
-def _count(key: str, value: Any, limit: int | None, optional: bool = False) -> int:
-    """``data.<key>`` as a positive int (None: the limit, if ``optional``) at most ``limit``."""
-    if value is None and optional:
+def _count(key: str, value: Any, limit: int | None) -> int:
+    """``data.<key>`` as an integer in 1..``limit``; None (all of them) where there is a limit."""
+    if value is None and limit is not None:
         return limit
-    allowed = f"1..{limit}" if limit else "an integer >= 1"
-    allowed += " or null" if optional else ""
+    allowed = f"1..{limit} or null" if limit else "an integer >= 1"
     if (
         isinstance(value, bool)
         or not isinstance(value, Integral)
