@@ -132,9 +132,7 @@ def serve(lines: TextIO, answers: TextIO) -> None:
                 message = EndRun("FAILED")
             try:
                 result = apply(message, session)
-            except TrackingError as exc:
-                if error is None:
-                    print(f"scratchnn tracking: {exc}", file=sys.stderr)
+            except TrackingError as exc:  # the job prints it: one line, once
                 error = error or str(exc)
             if reply:
                 answer = {"error": error} if error else {"result": result}
