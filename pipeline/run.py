@@ -26,7 +26,7 @@ from pipeline.stages.evaluate import evaluate
 from pipeline.stages.train import History, train
 from pipeline.tracking.messages import LogDescentFigure, LogTrainingFigures
 from pipeline.tracking.provenance import weights_sha256
-from pipeline.tracking.recorder import JobInfo, Recorder, RunSink
+from pipeline.tracking.recorder import JobInfo, Recorder, RunSink, status_after
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def run_training(cfg: Any, job: JobInfo) -> dict[str, Any]:
         result, confusion = _outcome(net, history, data, recorder)
         _save(recorder, net, history, confusion, result)
     except BaseException as error:  # the run ends KILLED (Ctrl-C, SIGTERM) or FAILED
-        recorder.end("FAILED" if isinstance(error, Exception) else "KILLED")
+        recorder.end(status_after(error))
         raise
     run_id = recorder.end("FAILED" if history.diverged_at is not None else "FINISHED")
     return {**result, "run_id": run_id}
@@ -149,6 +149,6 @@ def run_gradient_descent(cfg: Any, job: JobInfo) -> dict[str, Any]:
         np.savetxt(job.output_dir / "path.csv", path, delimiter=",", header="x0,x1", comments="")
         recorder.save_file(job.output_dir / "path.csv")
     except BaseException as error:
-        recorder.end("FAILED" if isinstance(error, Exception) else "KILLED")
+        recorder.end(status_after(error))
         raise
     return {**result, "run_id": recorder.end("FINISHED")}
