@@ -20,8 +20,9 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig
 
 from pipeline.stages import data
-from pipeline.stages.steps import GRADIENTS, IMPLS
+from pipeline.stages.steps import GRADIENTS, IMPLS, OPTIMIZERS
 from scratchnn.layers import ACTIVATIONS
+from scratchnn.networks import WEIGHT_INITS
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 TASKS = ("train", "gradient_descent")
@@ -48,7 +49,8 @@ class DataConfig:
 class ModelConfig:
     name: str = MISSING
     hidden_size: int = MISSING
-    weight_init_std: float = MISSING  # weights are std * N(0, 1); biases start at 0
+    weight_init: str = MISSING  # std | he | xavier (scratchnn.networks.WEIGHT_INITS)
+    weight_init_std: float = MISSING  # weight_init=std: weights are std * N(0, 1)
     activation: str = MISSING  # a layer of scratchnn.layers.ACTIVATIONS: sigmoid | relu
 
 
@@ -56,13 +58,20 @@ class ModelConfig:
 class TrainConfig:
     gradient: str = MISSING  # analytic (backprop) | numerical (central differences)
     impl: str = MISSING  # fast (scratchnn.fast) | textbook (the book's code as written)
-    lr: float = MISSING
+    optimizer: str = MISSING  # sgd | momentum | adagrad | adam (stages.steps.OPTIMIZERS)
+    lr: float = MISSING  # the learning rate of every optimizer
+    momentum: float = MISSING  # optimizer=momentum: the velocity's decay
+    beta1: float = MISSING  # optimizer=adam: decay of the gradient's running mean
+    beta2: float = MISSING  # optimizer=adam: decay of its running square
     batch_size: int = MISSING
     iters: int = MISSING
     h: float = MISSING  # step of the numerical gradient
     blas_threads: int = MISSING  # pinned, never the launcher's: results stay bitwise equal
     numerical_threads: int | None = MISSING  # null: every core for a single run, 1 in a sweep
     diverge_factor: float = MISSING  # stop when the loss exceeds this multiple of the first
+    grad_check: bool = MISSING  # analytic runs: backprop vs central differences, before/after
+    grad_check_rows: int = MISSING  # the training rows the gradient check uses
+    grad_check_tol: float = MISSING  # a larger relative error tags the run and warns
 
 
 @dataclass
@@ -127,6 +136,11 @@ def _at_least(key: str, value: Any, low: int) -> None:
         raise ConfigError(f"{key}={value!r} is not allowed; allowed: an integer >= {low}")
 
 
+def _fraction(key: str, value: float) -> None:
+    if not 0 <= value < 1:
+        raise ConfigError(f"{key}={value!r} is not allowed; allowed: a number in [0, 1)")
+
+
 def _positive(key: str, value: float) -> None:
     if not math.isfinite(value) or value <= 0:
         raise ConfigError(f"{key}={value!r} is not allowed; allowed: a finite number > 0")
@@ -141,19 +155,23 @@ def validate(cfg: Any) -> None:
         _at_least("gd.step_num", cfg.gd.step_num, 1)
         return
     _choice("model.activation", cfg.model.activation, ACTIVATIONS)
+    _choice("model.weight_init", cfg.model.weight_init, ("std", *WEIGHT_INITS))
     _choice("train.gradient", cfg.train.gradient, GRADIENTS)
     _choice("train.impl", cfg.train.impl, IMPLS)
+    _choice("train.optimizer", cfg.train.optimizer, OPTIMIZERS)
+    for key in ("momentum", "beta1", "beta2"):
+        _fraction(f"train.{key}", getattr(cfg.train, key))
     _choice("data.dtype", cfg.data.dtype, ("auto", *data.DTYPES))
     if cfg.train.gradient == "numerical" and cfg.data.dtype == "float32":
         raise ConfigError(
             "data.dtype='float32' is not allowed with train.gradient=numerical; "
             "allowed: auto or float64 (a 1e-4 step is lost in float32 rounding)"
         )
-    for key in ("lr", "h"):
+    for key in ("lr", "h", "grad_check_tol"):
         _positive(f"train.{key}", getattr(cfg.train, key))
     _positive("model.weight_init_std", cfg.model.weight_init_std)
     _at_least("model.hidden_size", cfg.model.hidden_size, 1)
-    for key in ("iters", "blas_threads", "batch_size"):
+    for key in ("iters", "blas_threads", "batch_size", "grad_check_rows"):
         _at_least(f"train.{key}", getattr(cfg.train, key), 1)
     if cfg.train.numerical_threads is not None:
         _at_least("train.numerical_threads", cfg.train.numerical_threads, 1)

@@ -23,10 +23,12 @@ from pipeline.progress import make_progress
 from pipeline.stages.data import Dataset, load_data
 from pipeline.stages.descent import descend
 from pipeline.stages.evaluate import evaluate
-from pipeline.stages.train import History, train
+from pipeline.stages.gradient_check import check_gradients, failing
+from pipeline.stages.train import History, MetricsSink, NullSink, make_network, train
 from pipeline.tracking.messages import LogDescentFigure, LogTrainingFigures
 from pipeline.tracking.provenance import weights_sha256
-from pipeline.tracking.recorder import JobInfo, Recorder, RunSink, status_after
+from pipeline.tracking.recorder import JobInfo, Recorder, status_after
+from scratchnn.functions import labels_of
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +44,11 @@ def run(cfg: Any, job: JobInfo | None = None) -> dict[str, Any]:
 
 
 def run_name(cfg: Any) -> str:
-    """A name a person can read, e.g. ``lr=0.1 bs=100 h=50 analytic``."""
+    """A name a person can read, e.g. ``lr=0.1 bs=100 h=50 sgd sigmoid analytic``."""
     if cfg.task == "gradient_descent":
         return f"gradient descent lr={cfg.gd.lr:g}"
-    t = cfg.train
-    return f"lr={t.lr:g} bs={t.batch_size} h={cfg.model.hidden_size} {t.gradient}"
+    t, hidden, activation = cfg.train, cfg.model.hidden_size, cfg.model.activation
+    return f"lr={t.lr:g} bs={t.batch_size} h={hidden} {t.optimizer} {activation} {t.gradient}"
 
 
 def run_training(cfg: Any, job: JobInfo) -> dict[str, Any]:
@@ -56,7 +58,7 @@ def run_training(cfg: Any, job: JobInfo) -> dict[str, Any]:
     dtype = compute_dtype(cfg)
     data = _load_data(json.dumps(resolved["data"]), dtype, cfg.seed)
     if recorder is None:
-        net, history = _train(cfg, data, None, job)
+        net, history, _ = _train(cfg, data, NullSink(), job)
         return _outcome(net, history, data, None)[0]
     twin = recorder.finished_twin() if job.in_sweep and not cfg.force else None
     if twin is not None:  # a resumed sweep: this job finished earlier
@@ -66,7 +68,10 @@ def run_training(cfg: Any, job: JobInfo) -> dict[str, Any]:
     tags = {"gradient": cfg.train.gradient, "data_sha256": data.sha256, "dtype": dtype}
     sink = recorder.start(run_name(cfg), tags)
     try:
-        net, history = _train(cfg, data, sink, job)
+        recorder.log_datasets(data)
+        net, history, grad_check = _train(cfg, data, sink, job)
+        if grad_check:
+            recorder.set_tags({"grad_check": grad_check})
         result, confusion = _outcome(net, history, data, recorder)
         _save(recorder, net, history, confusion, result)
     except BaseException as error:  # the run ends KILLED (Ctrl-C, SIGTERM) or FAILED
@@ -86,15 +91,39 @@ def _load_data(data_cfg_json: str, dtype: str, seed: int) -> Dataset:
     return data
 
 
-def _train(cfg: Any, data: Dataset, sink: RunSink | None, job: JobInfo):
+def _train(cfg: Any, data: Dataset, sink: MetricsSink, job: JobInfo):
+    """(net, history, the gradient check's verdict: passed, failed: ..., or None if off)."""
+    checked = cfg.train.grad_check and cfg.train.gradient == "analytic"  # backprop's check
+    initial = make_network(data, cfg.model, cfg.seed) if checked else None  # train's own start
+    failures = _check_gradients(cfg, initial, data, 0, sink) if checked else []
     progress = make_progress(cfg.progress, cfg.train.iters, run_name(cfg), job.in_sweep)
     threads = cfg.train.numerical_threads or (1 if job.in_sweep else None)  # None: every core
     train_cfg = OmegaConf.merge(cfg.train, {"numerical_threads": threads})
     try:
-        return train(data, cfg.model, train_cfg, cfg.seed, sink, progress)
+        net, history = train(data, cfg.model, train_cfg, cfg.seed, sink, progress)
     finally:
         if progress:
             progress.close()
+    if not checked:
+        return net, history, None
+    if history.diverged_at is None:
+        failures += _check_gradients(cfg, net, data, history.iters_run, sink)
+    return net, history, ("failed: " + "; ".join(failures)) if failures else "passed"
+
+
+def _check_gradients(cfg: Any, net, data: Dataset, step: int, sink: MetricsSink) -> list[str]:
+    """The book's gradient check of ``net`` at iteration ``step``: ``grad_check_<key>``
+    metrics, and a warning naming each key above ``train.grad_check_tol``; returns those."""
+    rows, tol = cfg.train.grad_check_rows, cfg.train.grad_check_tol
+    labels = labels_of(data.t_train[:rows])
+    errors = check_gradients(net, data.x_train[:rows], labels, cfg.train.h)
+    for key, error in errors.items():
+        sink.log_series(f"grad_check_{key}", np.array([step]), np.array([error]))
+    failures = [f"{key} at iteration {step} ({errors[key]:.2g})" for key in failing(errors, tol)]
+    for failure in failures:
+        log.warning("gradient check: backprop and central differences differ for %s > "
+                    "train.grad_check_tol=%g", failure, tol)  # fmt: skip
+    return failures
 
 
 def _outcome(net, history: History, data: Dataset, recorder: Recorder | None):

@@ -9,6 +9,9 @@ from scratchnn.functions import cross_entropy_error, labels_of, softmax
 from scratchnn.layers import ACTIVATIONS, Affine, Relu, Sigmoid, SoftmaxWithLoss
 
 PARAM_KEYS = ("W1", "b1", "W2", "b2")
+# weight_init_std by name, as the book's chapter 6.2 ``MultiLayerNet`` takes it: each weight
+# matrix is sqrt(gain / fan_in) * N(0, 1), fan_in = the rows of the matrix.
+WEIGHT_INITS = {"he": 2.0, "xavier": 1.0}  # He for ReLU, Xavier for sigmoid
 
 
 class SimpleNet:
@@ -33,8 +36,9 @@ class TwoLayerNet:
     ----------
     input_size, hidden_size, output_size : int
         D, H and C: ``W1`` is (D, H), ``b1`` (H,), ``W2`` (H, C), ``b2`` (C,).
-    weight_init_std : float
-        Weights are ``weight_init_std * N(0, 1)``; biases start at zero.
+    weight_init_std : float or {"he", "xavier"}
+        Weights are ``weight_init_std * N(0, 1)``, or scaled by ``WEIGHT_INITS``; biases start
+        at zero.
     activation : {"sigmoid", "relu"}
         The hidden layer; sigmoid as in chapter 4, ReLU as in chapter 5.
     rng : numpy.random.Generator, optional
@@ -48,7 +52,7 @@ class TwoLayerNet:
         input_size: int,
         hidden_size: int,
         output_size: int,
-        weight_init_std: float = 0.01,
+        weight_init_std: float | str = 0.01,
         *,
         activation: str = "sigmoid",
         rng: np.random.Generator | None = None,
@@ -58,13 +62,24 @@ class TwoLayerNet:
             raise ValueError(
                 f"activation={activation!r} is unknown; allowed: {sorted(ACTIVATIONS)}"
             )
+        if isinstance(weight_init_std, str) and weight_init_std not in WEIGHT_INITS:
+            raise ValueError(
+                f"weight_init_std={weight_init_std!r} is unknown; allowed: a number or one of "
+                f"{sorted(WEIGHT_INITS)}"
+            )
         rng = np.random.default_rng() if rng is None else rng
         self.activation = activation
-        draw = rng.standard_normal
+
+        def weights(fan_in: int, fan_out: int) -> np.ndarray:
+            std = weight_init_std
+            if isinstance(std, str):
+                std = np.sqrt(WEIGHT_INITS[std] / fan_in)
+            return (std * rng.standard_normal((fan_in, fan_out))).astype(dtype)
+
         self.params: dict[str, np.ndarray] = {
-            "W1": (weight_init_std * draw((input_size, hidden_size))).astype(dtype),
+            "W1": weights(input_size, hidden_size),
             "b1": np.zeros(hidden_size, dtype=dtype),
-            "W2": (weight_init_std * draw((hidden_size, output_size))).astype(dtype),
+            "W2": weights(hidden_size, output_size),
             "b2": np.zeros(output_size, dtype=dtype),
         }
 

@@ -1,10 +1,20 @@
-"""Optimizers updating a params dict in place from a grads dict with the same keys."""
+"""Optimizers updating a params dict in place from a grads dict with the same keys: the
+book's chapter 6.1 (defaults as in the book: lr 0.01, Adam 0.001, momentum 0.9, Adam's beta1
+0.9 and beta2 0.999). Each keeps its state (velocity, sums) per key, made on first use."""
 
 from __future__ import annotations
+
+from typing import Protocol
 
 import numpy as np
 
 Arrays = dict[str, np.ndarray]
+
+
+class Optimizer(Protocol):
+    lr: float
+
+    def update(self, params: Arrays, grads: Arrays) -> None: ...
 
 
 class SGD:

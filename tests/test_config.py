@@ -51,6 +51,15 @@ def test_default_sweep_covers_three_values_on_each_axis(make_cfg):
         ("train.impl=torch", "train.impl='torch' is not allowed; allowed: fast, textbook"),
         ("model.activation=tanh", "model.activation='tanh' is not allowed; allowed: sigmoid, relu"),
         ("data.n_train=0", "data.n_train=0"),
+        (
+            "train.optimizer=rmsprop",
+            "train.optimizer='rmsprop' is not allowed; allowed: sgd, momentum, adagrad, adam",
+        ),
+        ("train.momentum=1.0", "train.momentum=1.0 is not allowed; allowed: a number in [0, 1)"),
+        ("train.beta2=-0.1", "train.beta2=-0.1 is not allowed"),
+        ("model.weight_init=lecun", "model.weight_init='lecun' is not allowed; allowed: std, he"),
+        ("train.grad_check_tol=0", "train.grad_check_tol=0.0 is not allowed"),
+        ("train.grad_check_rows=0", "train.grad_check_rows=0 is not allowed"),
     ],
 )
 def test_bad_values_are_one_line_errors(make_cfg, override, message):

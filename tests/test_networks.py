@@ -105,3 +105,18 @@ def test_training_lowers_the_loss_and_keeps_params_the_same_objects():
 def test_unknown_activation_is_a_clear_error():
     with pytest.raises(ValueError, match="activation='tanh'.*allowed"):
         TwoLayerNet(4, 3, 2, activation="tanh")
+
+
+@pytest.mark.parametrize(("name", "gain"), [("he", 2.0), ("xavier", 1.0)])
+def test_named_weight_inits_scale_by_fan_in_as_the_books_multilayernet(name, gain):
+    """The book's ch. 6.2: each weight matrix is sqrt(gain / its rows) * N(0, 1)."""
+    unit = TwoLayerNet(784, 100, 10, 1.0, rng=np.random.default_rng(5))
+    named = TwoLayerNet(784, 100, 10, name, rng=np.random.default_rng(5))
+    np.testing.assert_array_equal(named.params["W1"], np.sqrt(gain / 784) * unit.params["W1"])
+    np.testing.assert_array_equal(named.params["W2"], np.sqrt(gain / 100) * unit.params["W2"])
+    assert named.params["W1"].std() == pytest.approx(np.sqrt(gain / 784), rel=0.02)
+
+
+def test_an_unknown_weight_init_is_refused():
+    with pytest.raises(ValueError, match="weight_init_std='lecun' is unknown"):
+        TwoLayerNet(4, 3, 2, "lecun")

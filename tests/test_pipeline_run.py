@@ -29,7 +29,7 @@ def finished_run(tmp_path_factory, empty_store):
 def test_run_logs_params_tags_and_status(finished_run):
     cfg, _, _, mlflow_run = finished_run
     assert mlflow_run.info.status == "FINISHED"
-    assert mlflow_run.info.run_name == "lr=1 bs=50 h=16 analytic"
+    assert mlflow_run.info.run_name == "lr=1 bs=50 h=16 sgd sigmoid analytic"
     params = mlflow_run.data.params
     assert params["train.lr"] == "1.0"
     assert params["train.batch_size"] == "50"
@@ -40,6 +40,28 @@ def test_run_logs_params_tags_and_status(finished_run):
     for key in ("git_commit", "git_dirty", "numpy_version", "blas", "data_sha256", "seed"):
         assert tags[key], key
     assert tags["gradient"] == "analytic"
+
+
+def test_run_logs_its_training_and_test_data_as_inputs(finished_run):
+    """The runs table's Datasets column: name, digest (the data sha256) and context."""
+    _, _, _, mlflow_run = finished_run
+    sha256 = mlflow_run.data.tags["data_sha256"]
+    inputs = {
+        (d.dataset.name, d.dataset.digest, tag.value)
+        for d in mlflow_run.inputs.dataset_inputs
+        for tag in d.tags
+        if tag.key == "mlflow.data.context"
+    }
+    assert len(sha256) == 64
+    assert inputs == {
+        ("synthetic-train", sha256[:36], "training"),
+        ("synthetic-test", sha256[:36], "test"),
+    }
+    profiles = sorted(d.dataset.profile for d in mlflow_run.inputs.dataset_inputs)
+    assert profiles == [
+        '{"features_shape": [1000, 64], "targets_shape": [1000]}',
+        '{"features_shape": [200, 64], "targets_shape": [200]}',
+    ]
 
 
 def test_run_logs_every_loss_point_and_each_epoch(finished_run, tmp_path):

@@ -57,21 +57,57 @@ def synthetic():
     return OmegaConf.merge(OmegaConf.structured(DataConfig), conf)
 
 
+def model_config(activation: str = "sigmoid", weight_init: str = "std") -> SimpleNamespace:
+    return SimpleNamespace(
+        hidden_size=HIDDEN, weight_init=weight_init, weight_init_std=0.01, activation=activation
+    )
+
+
+def train_config(impl: str, optimizer: str = "sgd", lr: float = LR) -> SimpleNamespace:
+    return SimpleNamespace(
+        gradient="analytic", impl=impl, optimizer=optimizer, lr=lr, momentum=0.9, beta1=0.9,
+        beta2=0.999, batch_size=BATCH, iters=ITERS, h=1e-4, numerical_threads=1,
+        diverge_factor=10.0,
+    )  # fmt: skip
+
+
 @pytest.mark.parametrize("impl", ["fast", "textbook"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_the_stage_trains_as_the_books_loop(synthetic, impl, dtype):
     data = load_data(synthetic, dtype, seed=0)
-    model = SimpleNamespace(hidden_size=HIDDEN, weight_init_std=0.01, activation="sigmoid")
-    cfg = SimpleNamespace(
-        gradient="analytic", impl=impl, lr=LR, batch_size=BATCH, iters=ITERS, h=1e-4,
-        numerical_threads=1, diverge_factor=10.0,
-    )  # fmt: skip
-    _, history = train(data, model, cfg, SEED)
+    _, history = train(data, model_config(), train_config(impl), SEED)
     expected = plain_textbook_losses(data.x_train, data.t_train, data.n_classes, SEED)
     assert history.losses.dtype == np.float64 and history.iters_run == ITERS
     assert expected[-20:].mean() < 0.5 * expected[:20].mean()  # it learnt: a real comparison
     eps = np.finfo(dtype).eps
     np.testing.assert_allclose(history.losses, expected, rtol=ULPS * eps, atol=0)
+
+
+# Each optimizer at a learning rate it learns with here (Adam's and AdaGrad's steps are ~lr
+# per weight, so they take smaller ones).
+LEARNING_RATES = {"sgd": 0.5, "momentum": 0.1, "adagrad": 0.05, "adam": 0.01}
+# fast vs textbook: the same arithmetic in another order (SGD's lr fused, buffers), each
+# step's rounding carried into the next. A loss is a difference of scores of the size of the
+# first loss, so its rounding is measured against that: |fast - textbook| <= FAST_ULPS * eps
+# * first loss at every step. Measured here over 300 steps: at most 4.8 eps.
+FAST_ULPS = 16
+
+
+@pytest.mark.parametrize("optimizer", sorted(LEARNING_RATES))
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(("activation", "init"), [("sigmoid", "std"), ("relu", "he")])
+def test_fast_and_textbook_train_alike_with_every_optimizer(
+    synthetic, activation, init, optimizer, dtype
+):
+    data = load_data(synthetic, dtype, seed=0)
+    model, lr = model_config(activation, init), LEARNING_RATES[optimizer]
+    fast, textbook = (
+        train(data, model, train_config(impl, optimizer, lr), SEED)[1].losses
+        for impl in ("fast", "textbook")
+    )
+    assert fast[-20:].mean() < 0.5 * fast[:20].mean()  # it learnt: a real comparison
+    eps = np.finfo(dtype).eps
+    np.testing.assert_allclose(fast, textbook, rtol=0, atol=FAST_ULPS * eps * textbook[0])
 
 
 def test_epochs_start_where_the_notebook_evaluates():

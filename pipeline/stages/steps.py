@@ -1,9 +1,10 @@
-"""How one SGD step of the train stage is taken: the one table of ``train.gradient``
-(backprop or central differences) and ``train.impl`` (the book's code as written, or its
-equivalent in ``scratchnn.fast``).
+"""How one step of the train stage is taken: the tables of ``train.optimizer`` (the book's
+chapter 6 update rules), ``train.gradient`` (backprop or central differences) and
+``train.impl`` (the book's code as written, or its equivalent in ``scratchnn.fast``).
 
-Each entry of ``STEPS`` makes, for a net and the training arrays, a function from a batch's
-row numbers to the batch's loss before the update, which it applies in place.
+Each entry of ``STEPS`` makes, for a net, the train config and the training arrays, a
+function from a batch's row numbers to the batch's loss before the update, which it applies
+in place with the optimizer ``OPTIMIZERS[train.optimizer]`` makes.
 """
 
 from __future__ import annotations
@@ -13,22 +14,31 @@ from typing import Any
 
 import numpy as np
 
-from scratchnn import SGD, TwoLayerNet
+from scratchnn import TwoLayerNet
 from scratchnn.fast.numerical import numerical_loss_and_gradient
-from scratchnn.fast.sgd import FusedSGD
+from scratchnn.fast.step import FusedStep
+from scratchnn.optimizers import SGD, AdaGrad, Adam, Momentum, Optimizer
 
 Step = Callable[[np.ndarray], float]  # batch row numbers (N,) -> the batch's loss
 
+# train.optimizer -> the optimizer, from the train config's lr and its own hyperparameters
+OPTIMIZERS: dict[str, Callable[[Any], Optimizer]] = {
+    "sgd": lambda cfg: SGD(cfg.lr),
+    "momentum": lambda cfg: Momentum(cfg.lr, cfg.momentum),
+    "adagrad": lambda cfg: AdaGrad(cfg.lr),
+    "adam": lambda cfg: Adam(cfg.lr, cfg.beta1, cfg.beta2),
+}
+
 
 def fast_backprop(net: TwoLayerNet, cfg: Any, x: np.ndarray, labels: np.ndarray) -> Step:
-    """``scratchnn.fast.sgd.FusedSGD``: backprop and the SGD update on buffers made once."""
-    fused = FusedSGD(net, cfg.batch_size, cfg.lr)
+    """``scratchnn.fast.step.FusedStep``: backprop and the update on buffers made once."""
+    fused = FusedStep(net, cfg.batch_size, OPTIMIZERS[cfg.optimizer](cfg))
     return lambda idx: fused.step(*fused.gather(x, labels, idx))
 
 
 def textbook_backprop(net: TwoLayerNet, cfg: Any, x: np.ndarray, labels: np.ndarray) -> Step:
-    """The book's loop: ``net.loss_and_gradient`` (its layers' backward), then ``SGD``."""
-    return sgd_step(net, cfg, x, labels, net.loss_and_gradient)
+    """The book's loop: ``net.loss_and_gradient`` (its layers' backward), then the update."""
+    return update_step(net, cfg, x, labels, net.loss_and_gradient)
 
 
 def fast_numerical(net: TwoLayerNet, cfg: Any, x: np.ndarray, labels: np.ndarray) -> Step:
@@ -37,7 +47,7 @@ def fast_numerical(net: TwoLayerNet, cfg: Any, x: np.ndarray, labels: np.ndarray
     def loss_and_gradient(xb: np.ndarray, tb: np.ndarray) -> tuple[float, dict]:
         return numerical_loss_and_gradient(net, xb, tb, cfg.h, n_threads=cfg.numerical_threads)
 
-    return sgd_step(net, cfg, x, labels, loss_and_gradient)
+    return update_step(net, cfg, x, labels, loss_and_gradient)
 
 
 def textbook_numerical(net: TwoLayerNet, cfg: Any, x: np.ndarray, labels: np.ndarray) -> Step:
@@ -46,19 +56,19 @@ def textbook_numerical(net: TwoLayerNet, cfg: Any, x: np.ndarray, labels: np.nda
     def loss_and_gradient(xb: np.ndarray, tb: np.ndarray) -> tuple[float, dict]:
         return net.loss(xb, tb), net.numerical_gradient(xb, tb, cfg.h)
 
-    return sgd_step(net, cfg, x, labels, loss_and_gradient)
+    return update_step(net, cfg, x, labels, loss_and_gradient)
 
 
-def sgd_step(
+def update_step(
     net: TwoLayerNet, cfg: Any, x: np.ndarray, labels: np.ndarray, loss_and_gradient
 ) -> Step:
-    """A step of ``scratchnn.optimizers.SGD`` by ``loss_and_gradient(x (N, D), labels (N,))``,
-    which returns the batch's loss and its gradient keyed like ``net.params``."""
-    sgd = SGD(cfg.lr)
+    """A step of the optimizer ``train.optimizer`` names, by ``loss_and_gradient(x (N, D),
+    labels (N,))``, which returns the batch's loss and its gradient keyed like ``net.params``."""
+    optimizer = OPTIMIZERS[cfg.optimizer](cfg)
 
     def step(idx: np.ndarray) -> float:
         loss, grads = loss_and_gradient(x[idx], labels[idx])
-        sgd.update(net.params, grads)
+        optimizer.update(net.params, grads)
         return loss
 
     return step

@@ -62,13 +62,15 @@ class History:
 
 
 def make_network(data: Dataset, model_cfg: Any, seed: int) -> TwoLayerNet:
-    """The untrained net for ``data``; its weights come from the first child of ``seed``."""
+    """The untrained net for ``data``; its weights come from the first child of ``seed``,
+    scaled as ``model.weight_init`` says (``std``: by ``model.weight_init_std``)."""
     init_seed, _ = np.random.SeedSequence(seed).spawn(2)
+    init = model_cfg.weight_init
     return TwoLayerNet(
         data.x_train.shape[1],
         model_cfg.hidden_size,
         data.n_classes,
-        model_cfg.weight_init_std,
+        model_cfg.weight_init_std if init == "std" else init,
         activation=model_cfg.activation,
         rng=np.random.default_rng(init_seed),
         dtype=data.x_train.dtype,

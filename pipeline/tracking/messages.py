@@ -9,6 +9,7 @@ and matplotlib are imported only where a message is applied.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, get_args
 
@@ -128,6 +129,42 @@ class LogArtifact:
 
 
 @dataclass
+class LogDataset:
+    """A dataset the run used, as one of its inputs (``MlflowClient.log_inputs``): its name,
+    digest, ``context`` (training, test), source and the shapes and dtypes of its arrays."""
+
+    name: str
+    digest: str
+    context: str
+    source_type: str
+    source: dict[str, Any]
+    features_shape: list[int]
+    features_dtype: str
+    targets_shape: list[int]
+    targets_dtype: str
+
+    def apply(self, session: Session) -> None:
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+        from mlflow.types import Schema, TensorSpec
+        from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+        def spec(shape: list[int], dtype: str) -> str:
+            return Schema([TensorSpec(np.dtype(dtype), (-1, *shape[1:]))]).to_json()
+
+        schema = {
+            "features": spec(self.features_shape, self.features_dtype),
+            "targets": spec(self.targets_shape, self.targets_dtype),
+        }
+        profile = {"features_shape": self.features_shape, "targets_shape": self.targets_shape}
+        dataset = Dataset(
+            self.name, self.digest, self.source_type, json.dumps(self.source),
+            json.dumps({"mlflow_tensorspec": schema}), json.dumps(profile),
+        )  # fmt: skip
+        inputs = [DatasetInput(dataset, [InputTag(MLFLOW_DATASET_CONTEXT, self.context)])]
+        session.client.log_inputs(session.run.run_id, inputs)
+
+
+@dataclass
 class LogTrainingFigures:
     """The loss curve, the accuracy per epoch (if any) and the test confusion matrix (if
     any: a diverged run has none), drawn where the message is applied."""
@@ -174,7 +211,7 @@ class EndRun:
 
 
 Message = (
-    OpenStore | FindRuns | StartRun | LogSeries | SetTags | TagRun | LogArtifact
+    OpenStore | FindRuns | StartRun | LogSeries | SetTags | TagRun | LogArtifact | LogDataset
     | LogTrainingFigures | LogDescentFigure | EndRun
 )  # fmt: skip
 MESSAGES = {kind.__name__: kind for kind in get_args(Message)}  # to decode the JSON lines

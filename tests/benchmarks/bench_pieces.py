@@ -25,7 +25,7 @@ from timing import template_store, timed_pipeline
 KEEP_AT = 0.10  # the share of the user's time a piece must save to stay
 # piece -> (what it is, the overrides that switch it off)
 PIECES = {
-    "fused": ("scratchnn.fast.sgd.FusedSGD", ["train.impl=textbook"]),
+    "fused": ("scratchnn.fast.step.FusedStep", ["train.impl=textbook"]),
     "writer": ("a single run's writer process", ["tracking.writer_process=false"]),
 }
 COMMANDS = {

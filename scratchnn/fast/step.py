@@ -1,12 +1,13 @@
 """The training step of ``TwoLayerNet``, on buffers made once.
 
-``FusedSGD.step`` reproduces ``TwoLayerNet.loss_and_gradient`` followed by
-``scratchnn.optimizers.SGD(lr).update``: the same forward pass through the same hidden layer
+``FusedStep.step`` reproduces ``TwoLayerNet.loss_and_gradient`` followed by an optimizer's
+``update`` (``scratchnn.optimizers``): the same forward pass through the same hidden layer
 (``scratchnn.layers.ACTIVATIONS``), the same loss and the same update, equal up to
 floating-point rounding. What makes it faster is only where the numbers go: every product is
 written into a buffer made once (``out=``), the softmax-cross-entropy gradient is computed in
-place in the score buffer with ``lr / N`` folded in, so the update is a plain subtraction, and
-no gradient is computed for the input.
+place in the score buffer, and no gradient is computed for the input. For ``SGD``, whose
+update is ``param -= lr * grad``, ``lr / N`` is folded into that gradient, so the update is a
+plain subtraction; any other optimizer updates the params from the gradient buffers itself.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ import numpy as np
 
 from scratchnn.layers import ACTIVATIONS
 from scratchnn.networks import TwoLayerNet
+from scratchnn.optimizers import SGD, Optimizer
 
 
-class FusedSGD:
-    """Plain SGD (``param -= lr * grad``) on a ``TwoLayerNet``, one minibatch per ``step``.
+class FusedStep:
+    """One minibatch of training of a ``TwoLayerNet`` per ``step``: backprop, then the update.
 
     Parameters
     ----------
@@ -26,19 +28,22 @@ class FusedSGD:
         Its ``params`` arrays are updated in place (the same objects, never rebound).
     batch_size : int
         N, the rows of every batch passed to ``step``.
-    lr : float
-        The learning rate.
+    optimizer : scratchnn.optimizers optimizer
+        ``SGD`` is fused into the gradient (see the module); any other updates the params from
+        ``self.steps``, the gradient keyed like ``net.params``.
     """
 
-    def __init__(self, net: TwoLayerNet, batch_size: int, lr: float) -> None:
-        self.net, self.lr = net, float(lr)
+    def __init__(self, net: TwoLayerNet, batch_size: int, optimizer: Optimizer) -> None:
+        self.net, self.optimizer = net, optimizer
+        self.fused = type(optimizer) is SGD
+        self.scale = float(optimizer.lr) if self.fused else 1.0  # the gradient's factor
         p = net.params
         (d, h), c, n, dtype = p["W1"].shape, p["W2"].shape[1], batch_size, p["W1"].dtype
         self.hidden = ACTIVATIONS[net.activation]()  # the book's layer, on the buffers below
         self.x, self.labels = np.empty((n, d), dtype), np.empty(n, np.int64)
         self.a1, self.z1 = np.empty((n, h), dtype), np.empty((n, h), dtype)
-        self.scores = np.empty((n, c), dtype)  # the scores, then lr * their gradient
-        self.steps = {key: np.empty_like(value) for key, value in p.items()}  # lr * grad
+        self.scores = np.empty((n, c), dtype)  # the scores, then scale * their gradient
+        self.steps = {key: np.empty_like(value) for key, value in p.items()}  # scale * grad
         self.rows = np.arange(n)
 
     def gather(
@@ -55,7 +60,7 @@ class FusedSGD:
         return self.x, self.labels
 
     def step(self, x: np.ndarray, labels: np.ndarray) -> float:
-        """One SGD update on the batch ``x`` (N, D), ``labels`` (N,) ints.
+        """One update on the batch ``x`` (N, D), ``labels`` (N,) ints.
 
         Returns the mean cross-entropy loss of the batch at the parameters before the update.
         """
@@ -66,26 +71,29 @@ class FusedSGD:
         np.matmul(z1, p["W2"], out=self.scores)
         self.scores += p["b2"]
         loss = self._loss_and_scaled_gradient(labels)
-        dscores = self.scores  # lr * dloss/dscores, (N, C)
+        dscores = self.scores  # scale * dloss/dscores, (N, C)
         dz1 = np.matmul(dscores, p["W2"].T, out=self.a1)  # a1 is not needed any more
         np.matmul(z1.T, dscores, out=steps["W2"])
         np.sum(dscores, axis=0, out=steps["b2"])
         dz1 = self.hidden.backward(dz1, out=dz1)
         np.matmul(x.T, dz1, out=steps["W1"])
         np.sum(dz1, axis=0, out=steps["b1"])
+        if not self.fused:
+            self.optimizer.update(p, steps)
+            return loss
         for key, step in steps.items():
             p[key] -= step
         return loss
 
     def _loss_and_scaled_gradient(self, labels: np.ndarray) -> float:
         """The mean loss ``logsumexp(s_n) - s_n[t_n]`` of the scores (N, C), which are then
-        overwritten with ``lr * (softmax(s) - onehot(t)) / N``."""
+        overwritten with ``scale * (softmax(s) - onehot(t)) / N``."""
         s, n = self.scores, len(self.scores)
         s -= s.max(axis=1, keepdims=True)  # shifted: exp cannot overflow
         picked = s[self.rows, labels]
         np.exp(s, out=s)
         sums = s.sum(axis=1, keepdims=True)
         loss = float(np.mean(np.log(sums[:, 0]) - picked))
-        s *= (self.lr / n) / sums
-        s[self.rows, labels] -= self.lr / n
+        s *= (self.scale / n) / sums
+        s[self.rows, labels] -= self.scale / n
         return loss

@@ -1,4 +1,4 @@
-"""scratchnn.fast.sgd: FusedSGD against the textbook backprop (the layers) and SGD."""
+"""scratchnn.fast.step: FusedStep against the textbook backprop (the layers) and optimizers."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import warnings
 import numpy as np
 import pytest
 
-from scratchnn.fast.sgd import FusedSGD
+from scratchnn.fast.step import FusedStep
 from scratchnn.networks import PARAM_KEYS, TwoLayerNet
-from scratchnn.optimizers import SGD
+from scratchnn.optimizers import SGD, AdaGrad, Adam, Momentum
 
 D, H, C, N, M = 20, 8, 5, 16, 300
 # float32 losses/params: rounding of sums of ~D terms, amplified a little over the steps
@@ -30,18 +30,31 @@ def make_data(dtype: type, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
     return x, rng.integers(0, C, M)
 
 
+# Each optimizer of the book with its own defaults but the learning rate: two copies, one for
+# the textbook step (the layers' backprop, then ``update``), one inside ``FusedStep``.
+OPTIMIZERS = {
+    "sgd": lambda: SGD(lr=0.3),
+    "momentum": lambda: Momentum(lr=0.1),
+    "adagrad": lambda: AdaGrad(lr=0.1),
+    "adam": lambda: Adam(lr=0.01),
+}
+
+
+@pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("activation", ["sigmoid", "relu"])
-def test_steps_match_layers_backprop_and_sgd(activation: str, dtype: type) -> None:
+def test_steps_match_layers_backprop_and_the_optimizer(
+    activation: str, dtype: type, optimizer: str
+) -> None:
     x, labels = make_data(dtype)
     ref, net = make_net(activation, dtype), make_net(activation, dtype)
-    sgd, fused = SGD(lr=0.3), FusedSGD(net, N, lr=0.3)
+    textbook, fused = OPTIMIZERS[optimizer](), FusedStep(net, N, OPTIMIZERS[optimizer]())
     originals = dict(net.params)
     rng = np.random.default_rng(7)
     for _ in range(12):
         idx = rng.integers(0, M, size=N)
         ref_loss, grads = ref.loss_and_gradient(x[idx], labels[idx])
-        sgd.update(ref.params, grads)
+        textbook.update(ref.params, grads)
         xb, tb = fused.gather(x, labels, idx)
         loss = fused.step(xb, tb)
         assert isinstance(loss, float)
@@ -61,12 +74,12 @@ def test_step_accepts_plain_arrays_and_onehot_free_labels() -> None:
     ref_loss = ref.loss(x[:N], labels[:N])
     onehot = np.eye(C)[labels[:N]]
     assert ref.loss(x[:N], onehot) == pytest.approx(ref_loss)
-    assert FusedSGD(net, N, 0.1).step(x[:N], labels[:N]) == pytest.approx(ref_loss, rel=1e-12)
+    assert FusedStep(net, N, SGD(0.1)).step(x[:N], labels[:N]) == pytest.approx(ref_loss, rel=1e-12)
 
 
 def test_gather_fills_the_preallocated_buffers() -> None:
     x, labels = make_data(np.float32)
-    fused = FusedSGD(make_net("relu", np.float32), N, 0.1)
+    fused = FusedStep(make_net("relu", np.float32), N, SGD(0.1))
     idx = np.random.default_rng(0).integers(0, M, size=N)
     xb, tb = fused.gather(x, labels, idx)
     assert xb is fused.x and tb is fused.labels
@@ -86,5 +99,5 @@ def test_no_warnings_for_huge_inputs(activation: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with np.errstate(over="raise", divide="raise", invalid="raise"):
-            loss = FusedSGD(net, N, 1e-12).step(x[:N], labels[:N])
+            loss = FusedStep(net, N, SGD(1e-12)).step(x[:N], labels[:N])
     assert loss == pytest.approx(make_net(activation, np.float32).loss(x[:N], labels[:N]))
