@@ -22,7 +22,7 @@ EXTRA_ray := ray
 EXTRA_submitit_local := slurm
 EXTRA_submitit_slurm := slurm
 LAUNCHER_EXTRA := $(if $(EXTRA_$(LAUNCHER)),$(VENV)/.installed-$(EXTRA_$(LAUNCHER)),)
-.PHONY: help setup test test-fast lint data train sweep sweep-gd ui rerun bench search server
+.PHONY: help setup test test-fast lint data train sweep sweep-gd sweep-h ui rerun bench search server
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -71,6 +71,9 @@ search: setup $(VENV)/.installed-optuna $(LAUNCHER_EXTRA) ## Bayesian search (Op
 
 sweep-gd: setup ## the notebook's gradient-descent experiment at lr 0.1, 10.0 and 1e-10
 	$(BIN)/python -m pipeline --multirun sweep=gradient_descent $(ARGS)
+
+sweep-h: setup ## the notebook's numerical derivative at h = 1e-1 .. 1e-50: forward/central x float64/float32 x x=5,10
+	$(BIN)/python -m pipeline --multirun sweep=numerical_diff $(ARGS)
 
 rerun: setup ## rerun a tracked run and compare it point by point: make rerun RUN=<run id>
 	@test -n "$(RUN)" || { echo "usage: make rerun RUN=<mlflow run id>" >&2; exit 2; }

@@ -70,6 +70,9 @@ def report(result: dict) -> None:
     elif "final_test_acc" in result:
         accuracies = f"test_acc={result['final_test_acc']:.4f}"
         print(f"run {run_id} finished: {accuracies} train_acc={result['final_train_acc']:.4f}")
+    elif "min_abs_error" in result:  # task=numerical_diff
+        error, step = result["min_abs_error"], result["best_h"]
+        print(f"run {run_id}: the smallest error, {error:.3g}, is at h={step:.3g}")
     if result.get("run_id"):
         print("open the MLflow UI with `make ui`")
 

@@ -15,17 +15,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig
 
 from pipeline.stages import data
+from pipeline.stages import numerical_diff as diff
 from pipeline.stages.steps import GRADIENTS, IMPLS, OPTIMIZERS
 from scratchnn.layers import ACTIVATIONS
 from scratchnn.networks import WEIGHT_INITS
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
-TASKS = ("train", "gradient_descent")
+TASKS = ("train", "gradient_descent", "numerical_diff")
 PROGRESS = ("auto", "bar", "lines", "none")
 
 
@@ -93,13 +95,24 @@ class GradientDescentConfig:
 
 
 @dataclass
+class NumericalDiffConfig:
+    """``task=numerical_diff``: the notebook's section 4.3.1, f'(x) at h = 10**-k."""
+
+    method: str = "central"  # forward (the notebook's "bad implementation") | central
+    x: float = 5.0  # where f(x) = 0.01 x**2 + 0.1 x is differentiated
+    dtype: str = "float64"  # float64 | float32: x, h and every operation
+    k_max: int = 50  # the steps h = 10**-k, k = 1 .. k_max
+
+
+@dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     gd: GradientDescentConfig = field(default_factory=GradientDescentConfig)
-    task: str = MISSING  # train | gradient_descent
+    diff: NumericalDiffConfig = field(default_factory=NumericalDiffConfig)
+    task: str = MISSING  # train | gradient_descent | numerical_diff
     seed: int = MISSING  # the only seed: weights and minibatches derive from it
     outputs_dir: str = MISSING  # Hydra's run dirs and the local MLflow store
     progress: str = MISSING  # auto | bar | lines | none
@@ -146,6 +159,24 @@ def _positive(key: str, value: float) -> None:
         raise ConfigError(f"{key}={value!r} is not allowed; allowed: a finite number > 0")
 
 
+def _within(key: str, value: int, low: int, high: int) -> None:
+    if not low <= value <= high:
+        raise ConfigError(f"{key}={value!r} is not allowed; allowed: an integer in {low}..{high}")
+
+
+def validate_numerical_diff(cfg: Any) -> None:
+    """``diff.*``: a method and dtype of the stage's tables, an x the dtype holds, k_max."""
+    _choice("diff.method", cfg.diff.method, tuple(diff.METHODS))
+    _choice("diff.dtype", cfg.diff.dtype, diff.DTYPES)
+    largest = float(np.finfo(cfg.diff.dtype).max)
+    if not abs(cfg.diff.x) <= largest:  # also refuses nan
+        raise ConfigError(
+            f"diff.x={cfg.diff.x!r} is not allowed; allowed: a finite number of "
+            f"{cfg.diff.dtype} (|x| <= {largest:.3g})"
+        )
+    _within("diff.k_max", cfg.diff.k_max, 1, diff.MAX_K)
+
+
 def validate(cfg: Any) -> None:
     """Check ranges and choices of a composed config; raise ``ConfigError`` on the first bad one."""
     _choice("task", cfg.task, TASKS)
@@ -153,6 +184,9 @@ def validate(cfg: Any) -> None:
     if cfg.task == "gradient_descent":
         _positive("gd.lr", cfg.gd.lr)
         _at_least("gd.step_num", cfg.gd.step_num, 1)
+        return
+    if cfg.task == "numerical_diff":
+        validate_numerical_diff(cfg)
         return
     _choice("model.activation", cfg.model.activation, ACTIVATIONS)
     _choice("model.weight_init", cfg.model.weight_init, ("std", *WEIGHT_INITS))

@@ -1,8 +1,9 @@
 """``run(cfg, job)``: one job, from a composed config to a tracked result.
 
-The stages are plain functions (``load_data`` -> ``train`` -> ``evaluate``, or ``descend``
-for ``task=gradient_descent``); this module wires them to the MLflow edge
-(``pipeline.tracking.recorder``). ``pipeline.__main__`` is the Hydra entry calling it.
+The stages are plain functions (``load_data`` -> ``train`` -> ``evaluate``, ``descend``
+for ``task=gradient_descent``, ``differentiate`` for ``task=numerical_diff``); this module
+wires them to the MLflow edge (``pipeline.tracking.recorder``). ``pipeline.__main__`` is the
+Hydra entry calling it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pipeline.stages.data import Dataset, load_data
 from pipeline.stages.descent import descend
 from pipeline.stages.evaluate import evaluate
 from pipeline.stages.gradient_check import check_gradients, failing
+from pipeline.stages.numerical_diff import differentiate
 from pipeline.stages.train import History, MetricsSink, NullSink, make_network, train
 from pipeline.tracking.messages import LogDescentFigure, LogTrainingFigures
 from pipeline.tracking.provenance import weights_sha256
@@ -40,6 +42,8 @@ def run(cfg: Any, job: JobInfo | None = None) -> dict[str, Any]:
     with threadpool_limits(limits=cfg.train.blas_threads):
         if cfg.task == "gradient_descent":
             return run_gradient_descent(cfg, job)
+        if cfg.task == "numerical_diff":
+            return run_numerical_diff(cfg, job)
         return run_training(cfg, job)
 
 
@@ -47,6 +51,8 @@ def run_name(cfg: Any) -> str:
     """A name a person can read, e.g. ``lr=0.1 bs=100 h=50 sgd sigmoid analytic``."""
     if cfg.task == "gradient_descent":
         return f"gradient descent lr={cfg.gd.lr:g}"
+    if cfg.task == "numerical_diff":
+        return f"{cfg.diff.method} x={cfg.diff.x:g} {cfg.diff.dtype}"
     t, hidden, activation = cfg.train, cfg.model.hidden_size, cfg.model.activation
     return f"lr={t.lr:g} bs={t.batch_size} h={hidden} {t.optimizer} {activation} {t.gradient}"
 
@@ -160,15 +166,27 @@ def _save(recorder: Recorder, net, history: History, confusion, result: dict) ->
         recorder.set_tags({"weights_sha256": result["weights_sha256"]})
 
 
+def tracked(cfg: Any, job: JobInfo, tags: dict[str, str], record) -> str:
+    """Start the job's run with ``tags``, call ``record(recorder, sink)`` to log to it, and
+    end it (FAILED or KILLED if ``record`` raised); returns the run id."""
+    recorder = Recorder(cfg, job, OmegaConf.to_container(cfg, resolve=True))
+    sink = recorder.start(run_name(cfg), tags)
+    try:
+        record(recorder, sink)
+    except BaseException as error:
+        recorder.end(status_after(error))
+        raise
+    return recorder.end("FINISHED")
+
+
 def run_gradient_descent(cfg: Any, job: JobInfo) -> dict[str, Any]:
     """The notebook's gradient descent; logs the path and its figure when tracked."""
     path, values = descend(cfg.gd)
     result = {"x0": float(path[-1, 0]), "x1": float(path[-1, 1]), "f": float(values[-1])}
     if not cfg.tracking.enabled:
         return result
-    recorder = Recorder(cfg, job, OmegaConf.to_container(cfg, resolve=True))
-    sink = recorder.start(run_name(cfg), {"task": "gradient_descent"})
-    try:
+
+    def record(recorder: Recorder, sink: MetricsSink) -> None:
         steps = np.arange(len(path))
         for key, series in (("x0", path[:, 0]), ("x1", path[:, 1]), ("f", values)):
             sink.log_series(key, steps, series)
@@ -177,7 +195,33 @@ def run_gradient_descent(cfg: Any, job: JobInfo) -> dict[str, Any]:
         job.output_dir.mkdir(parents=True, exist_ok=True)
         np.savetxt(job.output_dir / "path.csv", path, delimiter=",", header="x0,x1", comments="")
         recorder.save_file(job.output_dir / "path.csv")
-    except BaseException as error:
-        recorder.end(status_after(error))
-        raise
-    return {**result, "run_id": recorder.end("FINISHED")}
+
+    return {**result, "run_id": tracked(cfg, job, {"task": "gradient_descent"}, record)}
+
+
+def run_numerical_diff(cfg: Any, job: JobInfo) -> dict[str, Any]:
+    """The notebook's section 4.3.1: f'(x) at h = 10**-k, k = 1 .. ``diff.k_max``.
+
+    When tracked, metrics ``estimate`` and ``abs_error`` get a point at each step k (nan
+    where h rounded to 0), ``min_abs_error`` and ``best_h`` one point, and
+    ``differences.csv`` holds every (k, h, estimate, abs_error).
+    """
+    found = differentiate(cfg.diff.method, cfg.diff.x, cfg.diff.dtype, cfg.diff.k_max)
+    best = int(np.nanargmin(found.abs_error))  # k = 1 always gives a number
+    result = {"min_abs_error": float(found.abs_error[best]), "best_h": float(found.h[best])}
+    if not cfg.tracking.enabled:
+        return result
+
+    def record(recorder: Recorder, sink: MetricsSink) -> None:
+        sink.log_series("estimate", found.k, found.estimate)
+        sink.log_series("abs_error", found.k, found.abs_error)
+        recorder.log_metrics(result)
+        table = np.column_stack([found.k, found.h, found.estimate, found.abs_error])
+        path = job.output_dir / "differences.csv"
+        job.output_dir.mkdir(parents=True, exist_ok=True)
+        columns = {"fmt": ["%d", "%.17g", "%.17g", "%.17g"], "header": "k,h,estimate,abs_error"}
+        np.savetxt(path, table, delimiter=",", comments="", **columns)
+        recorder.save_file(path)
+
+    tags = {"task": "numerical_diff", "dtype": cfg.diff.dtype}
+    return {**result, "run_id": tracked(cfg, job, tags, record)}

@@ -13,10 +13,27 @@ ScalarFn = Callable[[float], float]
 ArrayFn = Callable[[np.ndarray], float]
 
 
+def forward_diff(f: ScalarFn, x: float, h: float = 10e-50) -> float:
+    """Derivative of ``f`` at ``x`` by the forward difference ``(f(x+h) - f(x)) / h``.
+
+    The notebook's "bad implementation" (section 4.3.1), kept to show what goes wrong: its
+    ``h = 10e-50`` is lost when added to any ordinary ``x`` (``x + h == x``), so it returns
+    exactly 0; and even at a usable ``h`` it is the slope between ``x`` and ``x + h``, off
+    by ``h * f''(x) / 2``, where the central difference (``numerical_diff``) is off by
+    ``h**2 * f'''(x) / 6``.
+
+    The arithmetic is that of ``x`` and ``h``: float32 ``x`` and ``h`` give a float32 result
+    (a Python float ``h`` is taken as float32, NEP 50), in which ``h`` itself may have
+    rounded to 0, making the result 0/0 = nan (numpy warns unless ``np.errstate`` says not).
+    """
+    return (f(x + h) - f(x)) / h
+
+
 def numerical_diff(f: ScalarFn, x: float, h: float = 1e-4) -> float:
     """Derivative of ``f`` at ``x`` by the central difference ``(f(x+h) - f(x-h)) / (2h)``.
 
     The source notebook typed ``/ 2*h`` (divide by 2, multiply by h); this is what it meant.
+    Computed in the arithmetic of ``x`` and ``h``, as ``forward_diff`` is.
     """
     return (f(x + h) - f(x - h)) / (2 * h)
 

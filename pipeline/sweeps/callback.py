@@ -1,10 +1,11 @@
 """The Hydra callback of a sweep: one MLflow parent run per ``--multirun``, made before any job.
 
 ``on_multirun_start`` runs in the launching process before the sweeper starts a job. It
-fetches MNIST once (not once per parallel job), creates the store and experiment (parallel
+fetches MNIST for training once (not per job), creates the store and experiment (parallel
 jobs opening a brand-new SQLite store race on its schema) and the parent run, and hands every
 job, on whichever machine, the store and the parent (``hand_to_jobs``). ``on_multirun_end``
-logs the sweep's summary to the parent (``pipeline.tracking.summary``) and ends it.
+logs the sweep's summary to the parent (``pipeline.tracking.summary``; for
+``task=numerical_diff`` also ``pipeline.tracking.diff_summary``'s figure) and ends it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from omegaconf import DictConfig, open_dict, read_write
 from pipeline.stages.data.mnist import fetch_mnist, resolve_data_dir
 from pipeline.sweeps.launchers import keep_ray_local
 from pipeline.sweeps.preflight import sweep_axes
+from pipeline.tracking.diff_summary import log_error_vs_h
 from pipeline.tracking.mlflow_run import MlflowRun
 from pipeline.tracking.recorder import PARENT_TAG, ROLE_TAG
 from pipeline.tracking.store import (
@@ -47,7 +49,7 @@ class SweepCallback(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         keep_ray_local(config.hydra.launcher)
-        if config.data.name == "mnist":
+        if config.task == "train" and config.data.name == "mnist":  # other tasks need no data
             fetch_mnist(resolve_data_dir(config.data.data_dir))
         if not config.tracking.enabled:
             return
@@ -69,6 +71,8 @@ class SweepCallback(Callback):
             try:
                 end_orphans(parent)
                 rows = summarize(parent, sweep_dir, axes)
+                if config.task == "numerical_diff":
+                    log_error_vs_h(parent)
                 status = "FINISHED"
             finally:
                 parent.end(status)
