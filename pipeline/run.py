@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -22,17 +23,20 @@ from threadpoolctl import threadpool_limits
 from pipeline.config import compute_dtype, validate
 from pipeline.progress import make_progress
 from pipeline.stages.data import Dataset, load_data
+from pipeline.stages.data.mnist_sources import SPECS
 from pipeline.stages.descent import descend
-from pipeline.stages.evaluate import evaluate
+from pipeline.stages.evaluate import evaluate, misclassified
 from pipeline.stages.gradient_check import check_gradients, failing
 from pipeline.stages.numerical_diff import differentiate
 from pipeline.stages.train import History, MetricsSink, NullSink, make_network, train
-from pipeline.tracking.messages import LogDescentFigure, LogTrainingFigures
+from pipeline.tracking.messages import LogDescentFigure, LogDigitFigures, LogTrainingFigures
 from pipeline.tracking.provenance import weights_sha256
 from pipeline.tracking.recorder import JobInfo, Recorder, status_after
 from scratchnn.functions import labels_of
 
 log = logging.getLogger(__name__)
+IMAGE_SHAPE = SPECS["test_images"].shape[1:]  # MNIST's: data of this many pixels gets digit figures
+DIGITS_SHOWN = 25  # misclassified test digits drawn in figures/misclassified.png
 
 
 def run(cfg: Any, job: JobInfo | None = None) -> dict[str, Any]:
@@ -78,8 +82,10 @@ def run_training(cfg: Any, job: JobInfo) -> dict[str, Any]:
         net, history, grad_check = _train(cfg, data, sink, job)
         if grad_check:
             recorder.set_tags({"grad_check": grad_check})
-        result, confusion = _outcome(net, history, data, recorder)
+        result, confusion, predicted = _outcome(net, history, data, recorder)
         _save(recorder, net, history, confusion, result)
+        if predicted is not None and cfg.tracking.log_figures:
+            _log_digit_figures(recorder, data, predicted)
     except BaseException as error:  # the run ends KILLED (Ctrl-C, SIGTERM) or FAILED
         recorder.end(status_after(error))
         raise
@@ -133,17 +139,18 @@ def _check_gradients(cfg: Any, net, data: Dataset, step: int, sink: MetricsSink)
 
 
 def _outcome(net, history: History, data: Dataset, recorder: Recorder | None):
-    """(final metrics or the divergence, the test confusion matrix or None)."""
+    """(final metrics or the divergence, the test confusion matrix and predicted labels or
+    None, None)."""
     if history.diverged_at is not None:
         log.warning("%s", history.stop_reason)
         reason = {"diverged_at": history.diverged_at, "stop_reason": history.stop_reason}
         if recorder:
             recorder.set_tags({key: str(value) for key, value in reason.items()})
-        return reason, None
-    metrics, confusion = evaluate(net, data)
+        return reason, None, None
+    metrics, confusion, predicted = evaluate(net, data)
     if recorder:
         recorder.log_metrics(metrics)
-    return metrics, confusion
+    return metrics, confusion, predicted
 
 
 def _save(recorder: Recorder, net, history: History, confusion, result: dict) -> None:
@@ -177,6 +184,23 @@ def tracked(cfg: Any, job: JobInfo, tags: dict[str, str], record) -> str:
         recorder.end(status_after(error))
         raise
     return recorder.end("FINISHED")
+
+
+def _log_digit_figures(recorder: Recorder, data: Dataset, predicted: np.ndarray) -> None:
+    """For MNIST-sized images: W1's columns, from the ``weights.npz`` ``_save`` wrote, and the
+    first misclassified test digits, from the ``misclassified.npz`` written here."""
+    if data.x_test.shape[1] != math.prod(IMAGE_SHAPE):
+        return
+    labels = labels_of(data.t_test)
+    wrong = misclassified(predicted, labels, DIGITS_SHOWN)
+    out = recorder.job.output_dir
+    np.savez(
+        out / "misclassified.npz", images=data.x_test[wrong], true=labels[wrong],
+        predicted=predicted[wrong], index=wrong, n_wrong=np.count_nonzero(predicted != labels),
+        n_test=len(labels),
+    )  # fmt: skip
+    paths = str(out / "weights.npz"), str(out / "misclassified.npz")
+    recorder.log(LogDigitFigures(*paths, list(IMAGE_SHAPE)))
 
 
 def run_gradient_descent(cfg: Any, job: JobInfo) -> dict[str, Any]:

@@ -40,7 +40,7 @@ def test_two_by_two_sweep_on_a_new_store(tmp_path, store_uri):
     best = max(rows, key=lambda r: float(r["metrics.final_test_acc"]))
     assert parent.data.tags["best_run_id"] == best["run_id"]
     figures = {a.path for a in client.list_artifacts(parent.info.run_id, "figures")}
-    assert figures == {"figures/test_acc_vs_lr.png", "figures/loss_curves.png"}
+    assert figures == {"figures/test_acc_heatmap.png", "figures/loss_curves.png"}
 
 
 @pytest.mark.slow

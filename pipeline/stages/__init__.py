@@ -3,7 +3,7 @@
 data      load_data: the full MNIST (offline, verified, cached) or a synthetic set
 train     train: mini-batch SGD of the chapter's two-layer net, evaluated every epoch
 steps     how one step is taken: analytic or numerical gradient, textbook or fast code
-evaluate  evaluate: final accuracies, losses and the confusion matrix
+evaluate  evaluate: final accuracies, losses, the confusion matrix, the test predictions
 descent   descend: the notebook's gradient descent on f(x0, x1) = x0**2 + x1**2
 
 A stage imports only ``scratchnn`` and other stages: never Hydra, MLflow or the tracking code,

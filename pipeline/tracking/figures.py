@@ -1,14 +1,36 @@
-"""Figures of a run and of a sweep, made with matplotlib's Agg backend (no screen needed).
+"""Figures of a run, made with matplotlib's Agg backend (no screen needed), and the layout
+helpers of every figure module (``digit_figures``, ``sweep_figures``, ``sweep_accuracy``).
 
 Each function takes arrays and returns a ``matplotlib.figure.Figure``; saving is the caller's.
-The run and sweep figures have fixed margins: ``tight_layout`` would draw each figure twice
-(every job of a sweep renders three figures, and the sweep's summary two more at its end).
+The run and sweep figures have fixed margins (``margins_in_inches``): ``tight_layout`` would
+draw each figure twice (every job of a sweep renders five figures on its training core, and
+the sweep's summary two more at its end).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from matplotlib.figure import Figure
+
+
+def margins_in_inches(fig: Figure, left: float, right: float, bottom: float, top: float,
+                      **spacing: float) -> None:  # fmt: skip
+    """``fig.subplots_adjust`` with the margins in inches (the same text room at any size);
+    ``spacing``: its ``wspace`` / ``hspace``."""
+    width, height = fig.get_size_inches()
+    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height,
+                        top=1 - top / height, **spacing)  # fmt: skip
+
+
+def side_colorbar(fig: Figure, image: Any, axes: list[Any], label: str) -> None:
+    """A colorbar for ``image``, as tall as ``axes`` and 0.1 inch right of the last."""
+    boxes = [ax.get_position() for ax in axes]
+    width = fig.get_figwidth()
+    bottom, top = min(b.y0 for b in boxes), max(b.y1 for b in boxes)
+    bar = fig.add_axes((max(b.x1 for b in boxes) + 0.1 / width, bottom, 0.14 / width, top - bottom))
+    fig.colorbar(image, cax=bar, label=label)
 
 
 def loss_curve(losses: np.ndarray) -> Figure:
@@ -69,46 +91,6 @@ def descent_path(path: np.ndarray, lr: float) -> Figure:
     ax.set_aspect("equal")
     ax.legend(loc="upper right")
     fig.tight_layout()
-    return fig
-
-
-def sweep_accuracy(
-    params: list[dict[str, str]], scores: list[float | None], x_key: str, group_keys: tuple
-) -> Figure:
-    """Final test accuracy (``scores``) against the param ``x_key`` (log axis), one line per
-    combination of ``group_keys``; ``params[i]`` are the params of the run scoring
-    ``scores[i]`` (None for a run without a score)."""
-    fig = Figure(figsize=(7, 4.5))
-    ax = fig.add_subplot()
-    groups: dict[tuple, list[tuple[float, float]]] = {}
-    for run_params, score in zip(params, scores, strict=True):
-        if score is not None:
-            label = tuple(run_params.get(k) for k in group_keys)
-            groups.setdefault(label, []).append((float(run_params[x_key]), float(score)))
-    for label, points in sorted(groups.items(), key=lambda item: str(item[0])):
-        points.sort()
-        name = " ".join(f"{k.split('.')[-1]}={v}" for k, v in zip(group_keys, label, strict=True))
-        ax.plot(*zip(*points, strict=True), marker="o", label=name)
-    ax.set(xlabel=x_key, ylabel="final test accuracy", title="Sweep: test accuracy")
-    ax.set_xscale("log")
-    ax.grid(alpha=0.3)
-    if groups:
-        ax.legend(fontsize=7, loc="best")
-    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.12, top=0.93)
-    return fig
-
-
-def overlaid_losses(curves: dict[str, np.ndarray]) -> Figure:
-    """curves: run label -> (iters,) loss per iteration, drawn on one axis."""
-    fig = Figure(figsize=(7, 4.5))
-    ax = fig.add_subplot()
-    for label, losses in curves.items():
-        ax.plot(np.arange(len(losses)), losses, linewidth=0.5, label=label)
-    ax.set(xlabel="iteration", ylabel="train loss", title="Sweep: loss curves", yscale="log")
-    ax.grid(alpha=0.3)
-    if 0 < len(curves) <= 12:
-        ax.legend(fontsize=6, loc="upper right")
-    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.12, top=0.93)
     return fig
 
 

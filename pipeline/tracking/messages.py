@@ -187,6 +187,30 @@ class LogTrainingFigures:
 
 
 @dataclass
+class LogDigitFigures:
+    """The columns of W1 (from the job's ``weights`` file) as images of ``image_shape``, and
+    the misclassified test digits (from its ``misclassified`` file: ``images`` (n, h * w),
+    ``true`` and ``predicted`` (n,), ``n_wrong`` and ``n_test``)."""
+
+    weights: str
+    misclassified: str
+    image_shape: list[int]
+
+    def apply(self, session: Session) -> None:
+        from pipeline.tracking import digit_figures
+
+        shape = tuple(self.image_shape)
+        with np.load(self.weights, allow_pickle=False) as weights:
+            session.run.log_figure(digit_figures.w1_filters(weights["W1"], shape), "w1_filters")
+        with np.load(self.misclassified, allow_pickle=False) as wrong:
+            digits = digit_figures.misclassified(
+                wrong["images"].reshape(-1, *shape), wrong["true"], wrong["predicted"],
+                int(wrong["n_wrong"]), int(wrong["n_test"]),
+            )  # fmt: skip
+        session.run.log_figure(digits, "misclassified")
+
+
+@dataclass
 class LogDescentFigure:
     """The path of ``task=gradient_descent`` over the contours of its function."""
 
@@ -212,6 +236,6 @@ class EndRun:
 
 Message = (
     OpenStore | FindRuns | StartRun | LogSeries | SetTags | TagRun | LogArtifact | LogDataset
-    | LogTrainingFigures | LogDescentFigure | EndRun
+    | LogTrainingFigures | LogDigitFigures | LogDescentFigure | EndRun
 )  # fmt: skip
 MESSAGES = {kind.__name__: kind for kind in get_args(Message)}  # to decode the JSON lines

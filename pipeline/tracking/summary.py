@@ -64,7 +64,7 @@ def summarize(parent: MlflowRun, sweep_dir: Path, axes: list[str]) -> list[dict[
         writer.writeheader()
         writer.writerows(rows)
     parent.log_artifact(sweep_dir / "summary.csv", None)
-    if axes and any(row.get(SCORE) is not None for row in rows):
+    if axes and rows:
         _log_comparisons(parent, rows, [run.data.params for _, run in runs], sweep_dir, axes)
     tags = {"n_jobs": str(len(rows))}
     best = best_row(rows)
@@ -78,22 +78,29 @@ def summarize(parent: MlflowRun, sweep_dir: Path, axes: list[str]) -> list[dict[
 def _log_comparisons(
     parent: MlflowRun, rows: list[dict], params: list[dict], sweep_dir: Path, axes: list[str]
 ) -> None:
-    """Test accuracy against the learning rate (else the first axis), one line per value of
-    the other axes, and the loss curves overlaid; ``params[i]`` are those of ``rows[i]``."""
-    from pipeline.tracking import figures  # matplotlib: only when there is something to draw
+    """The loss curves as small multiples, a line per learning rate (else per value of the
+    first axis), a panel per combination of the other axes; the test accuracy as heat-maps
+    over that axis and the next (a panel per value of the rest), or, with one axis only,
+    against it. ``params[i]`` are those of ``rows[i]``."""
+    from pipeline.tracking import sweep_accuracy, sweep_figures  # matplotlib: only here
 
-    x_key = "train.lr" if "train.lr" in axes else axes[0]
-    groups = tuple(key for key in axes if key != x_key)
+    line_key = "train.lr" if "train.lr" in axes else axes[0]
+    others = [key for key in axes if key != line_key]
+    curves = [
+        _losses(parent.client, r["run_id"], None if r["reused"] else sweep_dir / str(r["job"]))
+        for r in rows
+    ]
+    parent.log_figure(sweep_figures.loss_panels(params, curves, line_key, others), "loss_curves")
     scores = [r.get(SCORE) for r in rows]
-    accuracy = figures.sweep_accuracy(params, scores, x_key, groups)
-    parent.log_figure(accuracy, f"test_acc_vs_{x_key.rpartition('.')[2]}")
-    curves = {
-        " ".join(f"{k.rpartition('.')[2]}={p.get(k)}" for k in axes): _losses(
-            parent.client, r["run_id"], None if r["reused"] else sweep_dir / str(r["job"])
+    notes = ["diverged" if r["diverged_at"] else r["status"].lower() for r in rows]
+    if others:
+        heatmaps = sweep_accuracy.accuracy_heatmaps(
+            params, scores, notes, line_key, others[0], others[1:]
         )
-        for p, r in zip(params, rows, strict=True)
-    }
-    parent.log_figure(figures.overlaid_losses(curves), "loss_curves")
+        parent.log_figure(heatmaps, "test_acc_heatmap")
+    else:
+        against = sweep_accuracy.accuracy_against(params, scores, notes, line_key)
+        parent.log_figure(against, f"test_acc_vs_{sweep_figures.short_name(line_key)}")
 
 
 def _losses(client: Any, run_id: str, job_dir: Path | None) -> np.ndarray:
