@@ -29,6 +29,7 @@ from pipeline.tracking.provenance import weights_sha256
 from pipeline.tracking.recorder import JobInfo, Recorder, RunSink, status_after
 
 log = logging.getLogger(__name__)
+EXAMPLE_ROWS = 5  # test rows a run's MLflow model shows as its input example
 
 
 def run(cfg: Any, job: JobInfo | None = None) -> dict[str, Any]:
@@ -68,7 +69,7 @@ def run_training(cfg: Any, job: JobInfo) -> dict[str, Any]:
     try:
         net, history = _train(cfg, data, sink, job)
         result, confusion = _outcome(net, history, data, recorder)
-        _save(recorder, net, history, confusion, result)
+        _save(recorder, net, history, confusion, result, data.x_test[:EXAMPLE_ROWS])
     except BaseException as error:  # the run ends KILLED (Ctrl-C, SIGTERM) or FAILED
         recorder.end(status_after(error))
         raise
@@ -111,8 +112,9 @@ def _outcome(net, history: History, data: Dataset, recorder: Recorder | None):
     return metrics, confusion
 
 
-def _save(recorder: Recorder, net, history: History, confusion, result: dict) -> None:
-    """The run's figures, ``history.npz`` and, unless it diverged, ``weights.npz``."""
+def _save(recorder: Recorder, net, history: History, confusion, result: dict, example) -> None:
+    """The run's figures, ``history.npz`` and, unless it diverged, ``weights.npz`` and the
+    network as an MLflow model (``example``: a few test rows, its input example)."""
     losses = history.losses[: history.iters_run]
     if recorder.cfg.tracking.log_figures:
         recorder.log(
@@ -126,9 +128,11 @@ def _save(recorder: Recorder, net, history: History, confusion, result: dict) ->
         train_acc=np.array(history.train_acc), test_acc=np.array(history.test_acc),
     )  # fmt: skip
     if history.diverged_at is None:
-        recorder.save_arrays("weights", **net.params)
+        weights = recorder.save_arrays("weights", **net.params)
         result["weights_sha256"] = weights_sha256(net.params)
         recorder.set_tags({"weights_sha256": result["weights_sha256"]})
+        if recorder.cfg.tracking.log_model:
+            recorder.log_model(weights, net.activation, example)
 
 
 def run_gradient_descent(cfg: Any, job: JobInfo) -> dict[str, Any]:
