@@ -22,7 +22,7 @@ EXTRA_ray := ray
 EXTRA_submitit_local := slurm
 EXTRA_submitit_slurm := slurm
 LAUNCHER_EXTRA := $(if $(EXTRA_$(LAUNCHER)),$(VENV)/.installed-$(EXTRA_$(LAUNCHER)),)
-.PHONY: help setup test test-fast lint data train sweep sweep-gd sweep-h ui rerun bench search server
+.PHONY: help setup test test-fast lint data train sweep sweep-gd sweep-h ui rerun bench search server serve
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -84,3 +84,6 @@ server: setup ## an MLflow tracking server on 127.0.0.1 (PORT=5000) for runs and
 
 ui: setup ## the MLflow UI on 127.0.0.1 (PORT=5000) on the project's store; prints the URL
 	$(BIN)/python -m pipeline.tools.ui $(if $(PORT),--port $(PORT))
+
+serve: setup ## serve a run's model on 127.0.0.1 (PORT=5001): make serve RUN=<run id>; without RUN the newest sweep's best run
+	$(BIN)/python -m pipeline.tools.serve $(if $(RUN),--run $(RUN)) $(if $(PORT),--port $(PORT))

@@ -37,6 +37,7 @@ from scratchnn.functions import labels_of
 log = logging.getLogger(__name__)
 IMAGE_SHAPE = SPECS["test_images"].shape[1:]  # MNIST's: data of this many pixels gets digit figures
 DIGITS_SHOWN = 25  # misclassified test digits drawn in figures/misclassified.png
+EXAMPLE_ROWS = 5  # test rows a run's MLflow model shows as its input example
 
 
 def run(cfg: Any, job: JobInfo | None = None) -> dict[str, Any]:
@@ -83,7 +84,7 @@ def run_training(cfg: Any, job: JobInfo) -> dict[str, Any]:
         if grad_check:
             recorder.set_tags({"grad_check": grad_check})
         result, confusion, predicted = _outcome(net, history, data, recorder)
-        _save(recorder, net, history, confusion, result)
+        _save(recorder, net, history, confusion, result, data.x_test[:EXAMPLE_ROWS])
         if predicted is not None and cfg.tracking.log_figures:
             _log_digit_figures(recorder, data, predicted)
     except BaseException as error:  # the run ends KILLED (Ctrl-C, SIGTERM) or FAILED
@@ -153,8 +154,9 @@ def _outcome(net, history: History, data: Dataset, recorder: Recorder | None):
     return metrics, confusion, predicted
 
 
-def _save(recorder: Recorder, net, history: History, confusion, result: dict) -> None:
-    """The run's figures, ``history.npz`` and, unless it diverged, ``weights.npz``."""
+def _save(recorder: Recorder, net, history: History, confusion, result: dict, example) -> None:
+    """The run's figures, ``history.npz`` and, unless it diverged, ``weights.npz`` and the
+    network as an MLflow model (``example``: a few test rows, its input example)."""
     losses = history.losses[: history.iters_run]
     if recorder.cfg.tracking.log_figures:
         recorder.log(
@@ -168,9 +170,11 @@ def _save(recorder: Recorder, net, history: History, confusion, result: dict) ->
         train_acc=np.array(history.train_acc), test_acc=np.array(history.test_acc),
     )  # fmt: skip
     if history.diverged_at is None:
-        recorder.save_arrays("weights", **net.params)
+        weights = recorder.save_arrays("weights", **net.params)
         result["weights_sha256"] = weights_sha256(net.params)
         recorder.set_tags({"weights_sha256": result["weights_sha256"]})
+        if recorder.cfg.tracking.log_model:
+            recorder.log_model(weights, net.activation, example)
 
 
 def tracked(cfg: Any, job: JobInfo, tags: dict[str, str], record) -> str:

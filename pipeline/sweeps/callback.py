@@ -5,7 +5,8 @@ fetches MNIST for training once (not per job), creates the store and experiment 
 jobs opening a brand-new SQLite store race on its schema) and the parent run, and hands every
 job, on whichever machine, the store and the parent (``hand_to_jobs``). ``on_multirun_end``
 logs the sweep's summary to the parent (``pipeline.tracking.summary``; for
-``task=numerical_diff`` also ``pipeline.tracking.diff_summary``'s figure) and ends it.
+``task=numerical_diff`` also ``pipeline.tracking.diff_summary``'s figure), ends it and
+registers the best run's model (``tracking.registered_model``, alias ``tracking.model_alias``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pipeline.sweeps.launchers import keep_ray_local
 from pipeline.sweeps.preflight import sweep_axes
 from pipeline.tracking.diff_summary import log_error_vs_h
 from pipeline.tracking.mlflow_run import MlflowRun
+from pipeline.tracking.model import check_alias, register_best
 from pipeline.tracking.recorder import PARENT_TAG, ROLE_TAG
 from pipeline.tracking.store import (
     ENV_URI,
@@ -48,6 +50,11 @@ class SweepCallback(Callback):
     """The parent run of a sweep and, when it ends, its summary."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            check_alias(config.tracking.model_alias)  # refused at the end, after every job
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(2)
         keep_ray_local(config.hydra.launcher)
         if config.task == "train" and config.data.name == "mnist":  # other tasks need no data
             fetch_mnist(resolve_data_dir(config.data.data_dir))
@@ -77,6 +84,7 @@ class SweepCallback(Callback):
             finally:
                 parent.end(status)
             print_summary(rows, parent.run_id)
+            register_best_model(parent.client, rows, config.tracking)
 
 
 def start_parent(config: DictConfig, uri: str) -> MlflowRun:
@@ -128,6 +136,19 @@ def abandon_open_sweeps(status: str = "KILLED") -> None:
             print(
                 f"scratchnn: ending a sweep's parent run failed: {one_line(exc)}", file=sys.stderr
             )
+
+
+def register_best_model(client: Any, rows: list[dict[str, Any]], tracking: DictConfig) -> None:
+    """The best finished run's model as a new version of ``tracking.registered_model``
+    (null: none), with ``tracking.model_alias`` on it."""
+    name, alias = tracking.registered_model, tracking.model_alias
+    try:
+        registered = register_best(client, rows, name, alias)
+    except Exception as exc:  # noqa: BLE001 - MLflow's and SQLAlchemy's errors
+        print(f"error: registering the best model as {name}: {one_line(exc)}", file=sys.stderr)
+        sys.exit(1)
+    if registered is not None:
+        print(f"registered: models:/{name}@{alias} is version {registered[1]}, run {registered[0]}")
 
 
 def print_summary(rows: list[dict[str, Any]], parent_id: str) -> None:

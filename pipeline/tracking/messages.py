@@ -224,6 +224,22 @@ class LogDescentFigure:
 
 
 @dataclass
+class LogModel:
+    """The network of ``weights_path`` (``.npz``) as the run's MLflow model ``model/``, with
+    the rows of ``example_path`` (``.npy``) as its input example
+    (``pipeline.tracking.model``)."""
+
+    weights_path: str
+    example_path: str
+    activation: str
+
+    def apply(self, session: Session) -> None:
+        from pipeline.tracking.model import log_model
+
+        log_model(session.run, self.weights_path, self.example_path, self.activation)
+
+
+@dataclass
 class EndRun:
     """Send what is buffered, mark the run ``status``; answers its run id."""
 
@@ -236,6 +252,6 @@ class EndRun:
 
 Message = (
     OpenStore | FindRuns | StartRun | LogSeries | SetTags | TagRun | LogArtifact | LogDataset
-    | LogTrainingFigures | LogDigitFigures | LogDescentFigure | EndRun
+    | LogTrainingFigures | LogDigitFigures | LogDescentFigure | LogModel | EndRun
 )  # fmt: skip
 MESSAGES = {kind.__name__: kind for kind in get_args(Message)}  # to decode the JSON lines

@@ -24,6 +24,7 @@ from pipeline.tracking.messages import (
     FindRuns,
     LogArtifact,
     LogDataset,
+    LogModel,
     LogSeries,
     OpenStore,
     SetTags,
@@ -174,6 +175,13 @@ class Recorder:
         np.savez(path, **arrays)
         self.channel.send(LogArtifact(str(path), None))
         return path
+
+    def log_model(self, weights_path: Path, activation: str, example: np.ndarray) -> None:
+        """The network of ``weights_path`` as the run's MLflow model, ``example`` (n, D) the
+        input example it shows (a few real rows)."""
+        example_path = self._output_dir() / "input_example.npy"
+        np.save(example_path, example, allow_pickle=False)
+        self.channel.send(LogModel(str(weights_path), str(example_path), activation))
 
     def save_file(self, path: Path, artifact_path: str | None = None) -> None:
         self.channel.send(LogArtifact(str(path), artifact_path))

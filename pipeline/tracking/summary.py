@@ -17,6 +17,7 @@ from pipeline.tracking.mlflow_run import MlflowRun
 from pipeline.tracking.recorder import JOB_TAG_PREFIX, PARENT_TAG
 
 SCORE = "metrics.final_test_acc"  # what "best" means
+BEST_RUN_TAG = "best_run_id"  # on a sweep's parent: the run with the best SCORE
 
 
 def job_runs(client: Any, parent_id: str) -> list[tuple[int, str]]:
@@ -69,7 +70,7 @@ def summarize(parent: MlflowRun, sweep_dir: Path, axes: list[str]) -> list[dict[
     tags = {"n_jobs": str(len(rows))}
     best = best_row(rows)
     if best is not None:
-        tags["best_run_id"] = best["run_id"]
+        tags[BEST_RUN_TAG] = best["run_id"]
         parent.log_series("best_test_acc", np.array([0]), np.array([best[SCORE]]))
     parent.set_tags(tags)
     return rows
