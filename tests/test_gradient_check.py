@@ -78,7 +78,7 @@ def test_a_run_logs_the_check_before_and_after_training(make_cfg, outputs):
 
 def test_a_check_above_the_tolerance_tags_the_run_and_warns(make_cfg, outputs, caplog):
     cfg = make_cfg(*RUN, "train.grad_check_tol=1e-15")
-    with caplog.at_level(logging.WARNING, logger="pipeline.run"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.jobs.training"):
         result = run(cfg, JobInfo(output_dir=outputs / "job"))
     _, mlflow_run = read_run(outputs, result)
     assert mlflow_run.info.status == "FINISHED"  # a warning, not a failure

@@ -11,7 +11,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 from mlflow.tracking import MlflowClient
 
-from pipeline.run import EXAMPLE_ROWS, run
+from pipeline.jobs.training import EXAMPLE_ROWS
+from pipeline.run import run
 from pipeline.stages.data import load_data
 from pipeline.tracking.model import check_alias, has_model, register, register_best
 from pipeline.tracking.recorder import JobInfo

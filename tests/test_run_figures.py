@@ -7,7 +7,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from pipeline.config import compute_dtype
-from pipeline.run import DIGITS_SHOWN, run
+from pipeline.jobs.training import DIGITS_SHOWN
+from pipeline.run import run
 from pipeline.stages.data import load_data
 from pipeline.stages.evaluate import evaluate, misclassified
 from pipeline.stages.train import make_network

@@ -1,6 +1,7 @@
 """What a job tells the tracking store, one message class per kind of call.
 
-A job never calls MLflow itself: it builds a message and gives it to a channel
+A job never calls MLflow itself: it builds a message (here, or a figure's in
+``figure_messages``) and gives it to a channel
 (``pipeline.tracking.writer``), which applies it to a ``Session`` in this process or sends
 it, as a JSON line, to the writer process that applies it there. ``message.apply(session)``
 is the one place each call is carried out. Every field is JSON (lists, not arrays); MLflow
@@ -15,6 +16,7 @@ from typing import Any, get_args
 
 import numpy as np
 
+from pipeline.tracking.figure_messages import LogDescentFigure, LogDigitFigures, LogTrainingFigures
 from pipeline.tracking.mlflow_run import MlflowRun
 from pipeline.tracking.store import connect
 
@@ -162,65 +164,6 @@ class LogDataset:
         )  # fmt: skip
         inputs = [DatasetInput(dataset, [InputTag(MLFLOW_DATASET_CONTEXT, self.context)])]
         session.client.log_inputs(session.run.run_id, inputs)
-
-
-@dataclass
-class LogTrainingFigures:
-    """The loss curve, the accuracy per epoch (if any) and the test confusion matrix (if
-    any: a diverged run has none), drawn where the message is applied."""
-
-    losses: list[float]
-    train_acc: list[float]
-    test_acc: list[float]
-    confusion: list[list[int]] | None
-
-    def apply(self, session: Session) -> None:
-        from pipeline.tracking import figures
-
-        session.run.log_figure(figures.loss_curve(np.array(self.losses)), "loss_curve")
-        if self.train_acc:
-            accuracy = figures.accuracy_curves(np.array(self.train_acc), np.array(self.test_acc))
-            session.run.log_figure(accuracy, "accuracy_curves")
-        if self.confusion is not None:
-            matrix = figures.confusion_matrix(np.array(self.confusion))
-            session.run.log_figure(matrix, "confusion_matrix")
-
-
-@dataclass
-class LogDigitFigures:
-    """The columns of W1 (from the job's ``weights`` file) as images of ``image_shape``, and
-    the misclassified test digits (from its ``misclassified`` file: ``images`` (n, h * w),
-    ``true`` and ``predicted`` (n,), ``n_wrong`` and ``n_test``)."""
-
-    weights: str
-    misclassified: str
-    image_shape: list[int]
-
-    def apply(self, session: Session) -> None:
-        from pipeline.tracking import digit_figures
-
-        shape = tuple(self.image_shape)
-        with np.load(self.weights, allow_pickle=False) as weights:
-            session.run.log_figure(digit_figures.w1_filters(weights["W1"], shape), "w1_filters")
-        with np.load(self.misclassified, allow_pickle=False) as wrong:
-            digits = digit_figures.misclassified(
-                wrong["images"].reshape(-1, *shape), wrong["true"], wrong["predicted"],
-                int(wrong["n_wrong"]), int(wrong["n_test"]),
-            )  # fmt: skip
-        session.run.log_figure(digits, "misclassified")
-
-
-@dataclass
-class LogDescentFigure:
-    """The path of ``task=gradient_descent`` over the contours of its function."""
-
-    path: list[list[float]]
-    lr: float
-
-    def apply(self, session: Session) -> None:
-        from pipeline.tracking import figures
-
-        session.run.log_figure(figures.descent_path(np.array(self.path), self.lr), "descent_path")
 
 
 @dataclass

@@ -86,7 +86,8 @@ def digit_figures_in_a_job(folder: Path, reps: int) -> float:
 
     from mlflow.tracking import MlflowClient
 
-    from pipeline.tracking.messages import LogDigitFigures, Session
+    from pipeline.tracking.figure_messages import LogDigitFigures
+    from pipeline.tracking.messages import Session
     from pipeline.tracking.mlflow_run import MlflowRun
 
     shutil.copyfile(template_store(folder / "template"), folder / "mlflow.db")
