@@ -14,7 +14,7 @@ RUN    ?=
 SWEEP_FORCE := $(if $(filter 1 true yes,$(FORCE)),force=true,)
 QUICK  ?=
 BENCH_FLAGS := $(if $(filter 1 true yes,$(QUICK)),--quick,)
-BENCHMARKS := data train numerical tracking sweep pieces grad_check figures
+BENCHMARKS := data train numerical tracking sweep pieces features figures
 LAUNCHER ?= joblib
 STORE_URI ?=
 # The optional extra (pyproject.toml) a launcher needs, installed into .venv on first use.

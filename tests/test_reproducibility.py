@@ -38,6 +38,22 @@ def test_rerun_is_identical(original, capsys):
     assert len(reruns) == 1 and reruns[0].info.status == "FINISHED"
 
 
+def test_a_run_that_predates_a_metric_still_reruns_identically(outputs, capsys):
+    """A run logged before the gradient check existed: its config has no ``train.grad_check``,
+    so the rerun takes today's (on) and logs ``grad_check_*`` too; that is named, not a
+    difference."""
+    cfg = compose_config(outputs, *SMALL, "train.grad_check=false")
+    run_id = run(cfg, JobInfo(output_dir=outputs / "job"))["run_id"]
+    uri = f"sqlite:///{outputs}/mlflow.db"
+    artifacts = MlflowClient(uri).get_run(run_id).info.artifact_uri.removeprefix("file://")
+    logged = Path(artifacts) / "config" / "config_resolved.yaml"
+    logged.write_text(logged.read_text().replace("  grad_check: false\n", ""))
+    assert rerun(run_id, uri, str(outputs)) == 0
+    printed = capsys.readouterr().out
+    assert "identical: rerun" in printed
+    assert "note: the rerun also logs metrics the original predates: grad_check_W1" in printed
+
+
 def test_rerun_of_an_altered_config_reports_the_difference(original, capsys):
     uri, out, run_id = original
     client = MlflowClient(uri)

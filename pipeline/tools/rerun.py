@@ -56,8 +56,10 @@ def original_run(uri: str, run_id: str) -> tuple[Any, Any]:
 
 
 def first_difference(client: Any, original: Any, rerun: Any) -> str | None:
-    """``None`` when every metric point and the weights match, else what differs first."""
-    keys = sorted(set(original.data.metrics) | set(rerun.data.metrics), key=_training_order)
+    """``None`` when every metric point of the original and the weights match, else what
+    differs first. Metrics only the rerun has come from keys the run predates (a feature added
+    since, e.g. the gradient check): ``rerun`` names them, they are no difference."""
+    keys = sorted(original.data.metrics, key=_training_order)
     for key in keys:
         before = sorted(
             (m.step, m.value) for m in client.get_metric_history(original.info.run_id, key)
@@ -111,6 +113,9 @@ def rerun(run_id: str, uri: str, outputs_dir: str) -> int:
     for line in provenance_warnings(original, again):
         print(line)
     difference = first_difference(client, original, again)
+    added = sorted(set(again.data.metrics) - set(original.data.metrics))
+    if added:
+        print(f"note: the rerun also logs metrics the original predates: {', '.join(added)}")
     if difference is None:
         print(f"identical: rerun {again.info.run_id} reproduces run {run_id} bit for bit")
         return 0

@@ -57,11 +57,14 @@ def measure(piece: str, target: str, reps: int, extra: list[str], tmp: Path) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("pieces", nargs="*", choices=sorted(PIECES), help="default: all")
+    parser.add_argument("pieces", nargs="*", help=f"any of {sorted(PIECES)}; default: all")
     parser.add_argument("--target", choices=sorted(COMMANDS), default="train")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="1 repetition; sweeps of 1,000 iters")
     args, extra = parser.parse_known_args()
+    unknown = sorted(set(args.pieces) - set(PIECES))  # argparse's choices refuse an empty list
+    if unknown:
+        parser.error(f"unknown pieces: {', '.join(unknown)}; allowed: {', '.join(sorted(PIECES))}")
     extra = (["train.iters=1000"] if args.quick and args.target == "sweep" else []) + extra
     with tempfile.TemporaryDirectory(prefix="bench-pieces-") as tmp:
         for piece in args.pieces or PIECES:
