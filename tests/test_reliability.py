@@ -285,3 +285,24 @@ def test_the_sweep_axes_come_from_the_sweeps_own_config():
         "train.batch_size", "model.hidden_size", "seed",
     ]  # fmt: skip
     assert sweep_axes(None, ["+extra=1,2", "train.iters=5"]) == ["extra"]
+
+
+NO_STORE = "tracking.enabled=false"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "jobs"),
+    [
+        (["sweep=optimizers", NO_STORE], 4),
+        (["model.activation=sigmoid,relu", "model.weight_init=std,he", NO_STORE], 4),
+        (["sweep=numerical_diff", NO_STORE], 8),
+    ],
+)
+def test_the_new_axes_are_sweepable_and_every_job_checks(overrides, jobs):
+    """Optimizers, activations, initial weights and the h-sweep expand like any axis."""
+    assert check(overrides, multirun=True) == jobs
+
+
+def test_a_bad_optimizer_in_a_sweep_is_refused_before_any_job():
+    with pytest.raises(ConfigError, match="train.optimizer='nesterov' is not allowed"):
+        check(["train.optimizer=sgd,nesterov", NO_STORE], multirun=True)
