@@ -83,7 +83,7 @@ def fake_sweep(client, sweep_dir, runs: list[tuple[dict, float | None, str, int]
     parent = MlflowRun.start(client, experiment, "sweep", {}, {})
     for job, (params, score, status, iters) in enumerate(runs):
         tags = {PARENT_TAG: parent.run_id, **({"diverged_at": "3"} if status == "FAILED" else {})}
-        child = MlflowRun.start(client, experiment, f"job {job}", tags, params)
+        child = MlflowRun.start(client, experiment, f"job {job}", tags, {"task": "train", **params})
         if score is not None:
             child.log_series("final_test_acc", np.array([0]), np.array([score]))
         if iters:

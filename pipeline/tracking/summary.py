@@ -65,7 +65,7 @@ def summarize(parent: MlflowRun, sweep_dir: Path, axes: list[str]) -> list[dict[
         writer.writeheader()
         writer.writerows(rows)
     parent.log_artifact(sweep_dir / "summary.csv", None)
-    if axes and rows:
+    if axes and any(run.data.params.get("task") == "train" for _, run in runs):  # not lessons
         _log_comparisons(parent, rows, [run.data.params for _, run in runs], sweep_dir, axes)
     tags = {"n_jobs": str(len(rows))}
     best = best_row(rows)
