@@ -163,7 +163,11 @@ class LogDataset:
             json.dumps({"mlflow_tensorspec": schema}), json.dumps(profile),
         )  # fmt: skip
         inputs = [DatasetInput(dataset, [InputTag(MLFLOW_DATASET_CONTEXT, self.context)])]
-        session.client.log_inputs(session.run.run_id, inputs)
+        try:
+            session.client.log_inputs(session.run.run_id, inputs)
+        except Exception:  # noqa: BLE001 - parallel jobs adding the same dataset race on the
+            # store's unique (experiment, name, digest); the loser finds it there when it retries
+            session.client.log_inputs(session.run.run_id, inputs)
 
 
 @dataclass
