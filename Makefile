@@ -16,13 +16,16 @@ QUICK  ?=
 BENCH_FLAGS := $(if $(filter 1 true yes,$(QUICK)),--quick,)
 BENCHMARKS := data train numerical tracking sweep pieces features figures
 LAUNCHER ?= joblib
+SWEEP  ?= default
 STORE_URI ?=
 # The optional extra (pyproject.toml) a launcher needs, installed into .venv on first use.
 EXTRA_ray := ray
 EXTRA_submitit_local := slurm
 EXTRA_submitit_slurm := slurm
 LAUNCHER_EXTRA := $(if $(EXTRA_$(LAUNCHER)),$(VENV)/.installed-$(EXTRA_$(LAUNCHER)),)
-.PHONY: help setup test test-fast lint data train sweep sweep-gd sweep-h ui rerun bench search server serve
+# A server whose store is PostgreSQL needs the driver (the `team` extra).
+STORE_EXTRA := $(if $(filter postgresql%,$(STORE_URI)),$(VENV)/.installed-team,)
+.PHONY: help setup postgres test test-fast lint data train sweep sweep-gd sweep-h ui rerun bench search server serve
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -39,9 +42,18 @@ $(VENV)/.installed-%: pyproject.toml | $(STAMP)
 
 setup: $(STAMP) ## create .venv and install the project with dev extras (idempotent, fast when nothing changed)
 
-EXTRAS := $(VENV)/.installed-ray $(VENV)/.installed-slurm $(VENV)/.installed-optuna
+EXTRAS := $(VENV)/.installed-ray $(VENV)/.installed-slurm $(VENV)/.installed-optuna $(VENV)/.installed-team
 
-test: setup $(EXTRAS) ## run the whole test suite with the optional engines installed (what CI runs)
+postgres: ## Debian's PostgreSQL server binaries, for the team tests (each starts its own); apt-get installs them when missing and run as root
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "installing Debian's postgresql (server binaries for tests/test_team.py)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+		else \
+			echo "PostgreSQL's server is not installed: sudo apt-get install postgresql (tests/test_team.py skips without it)"; \
+		fi; }
+
+test: setup $(EXTRAS) postgres ## run the whole test suite with the optional engines installed (what CI runs)
 	$(BIN)/python -m pytest $(ARGS)
 
 test-fast: setup ## run the tests except those marked slow
@@ -63,8 +75,8 @@ data: setup ## fetch and verify the full MNIST into the user cache (first use do
 train: setup ## one run: make train ARGS='train.lr=0.5 model.hidden_size=100'
 	$(BIN)/python -m pipeline $(ARGS)
 
-sweep: setup $(LAUNCHER_EXTRA) ## the default sweep (lr x batch size x hidden size) in parallel; skips finished jobs unless FORCE=1; LAUNCHER=ray|submitit_local|submitit_slurm
-	$(BIN)/python -m pipeline --multirun sweep=default launcher=$(LAUNCHER) $(SWEEP_FORCE) $(ARGS)
+sweep: setup $(LAUNCHER_EXTRA) ## the default sweep (lr x batch size x hidden size) in parallel; skips finished jobs unless FORCE=1; LAUNCHER=ray|submitit_local|submitit_slurm; SWEEP=<conf/sweep/ name>
+	$(BIN)/python -m pipeline --multirun sweep=$(SWEEP) launcher=$(LAUNCHER) $(SWEEP_FORCE) $(ARGS)
 
 search: setup $(VENV)/.installed-optuna $(LAUNCHER_EXTRA) ## Bayesian search (Optuna TPE, seeded) over lr, batch and hidden size for the best test accuracy
 	$(BIN)/python -m pipeline --multirun search=default launcher=$(LAUNCHER) $(SWEEP_FORCE) $(ARGS)
@@ -79,7 +91,7 @@ rerun: setup ## rerun a tracked run and compare it point by point: make rerun RU
 	@test -n "$(RUN)" || { echo "usage: make rerun RUN=<mlflow run id>" >&2; exit 2; }
 	$(BIN)/python -m pipeline.tools.rerun $(RUN)
 
-server: setup ## an MLflow tracking server on 127.0.0.1 (PORT=5000) for runs and sweeps; SQLite in outputs/server/ unless STORE_URI=<SQLAlchemy URI>
+server: setup $(STORE_EXTRA) ## an MLflow tracking server on 127.0.0.1 (PORT=5000) for runs and sweeps; SQLite in outputs/server/ unless STORE_URI=<SQLAlchemy URI> (postgresql+psycopg://...)
 	$(BIN)/python -m pipeline.tools.server $(if $(PORT),--port $(PORT)) $(if $(STORE_URI),--backend-store-uri '$(STORE_URI)') $(ARGS)
 
 ui: setup ## the MLflow UI on 127.0.0.1 (PORT=5000) on the project's store; prints the URL

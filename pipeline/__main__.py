@@ -24,7 +24,7 @@ from pipeline.stages.data.mnist import MnistUnavailableError
 from pipeline.sweeps.callback import ENV_PARENT_RUN, abandon_open_sweeps
 from pipeline.sweeps.preflight import check_command_line
 from pipeline.tracking.recorder import JobInfo
-from pipeline.tracking.store import TrackingError
+from pipeline.tracking.store import TrackingError, resolve_uri, ui_hint
 
 
 class Terminated(BaseException):
@@ -58,11 +58,11 @@ def hydra_entry(cfg: DictConfig) -> float:
     except (TrackingError, MnistUnavailableError) as error:
         _exit(error, 1)
     if not job.in_sweep:
-        report(result)
+        report(result, resolve_uri(cfg.tracking.uri, cfg.outputs_dir))
     return float(result.get("final_test_acc", result.get("f", float("nan"))))
 
 
-def report(result: dict) -> None:
+def report(result: dict, uri: str) -> None:
     """One line on how a single run ended, and where to look at it."""
     run_id = result.get("run_id", "(untracked)")
     if "diverged_at" in result:
@@ -74,7 +74,7 @@ def report(result: dict) -> None:
         error, step = result["min_abs_error"], result["best_h"]
         print(f"run {run_id}: the smallest error, {error:.3g}, is at h={step:.3g}")
     if result.get("run_id"):
-        print("open the MLflow UI with `make ui`")
+        print(ui_hint(uri))
 
 
 def _exit(error: Exception, code: int) -> None:

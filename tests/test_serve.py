@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +22,7 @@ from pipeline.tracking.model import latest_sweep_best
 from pipeline.tracking.recorder import JobInfo
 from scratchnn import TwoLayerNet
 from tests.conftest import ROOT
+from tests.services import free_port, stop_group
 
 STARTUP_TIMEOUT = 120  # seconds for the server to answer /ping (a loaded shared machine)
 
@@ -87,25 +86,6 @@ def test_the_command_is_mlflows_in_this_environment():
     ]  # fmt: skip
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def alive(group: int) -> list[int]:
-    """The processes of process group ``group`` that are not dead (zombies are)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        if int(fields[2]) == group and fields[0] != "Z":
-            found.append(int(stat.parent.name))
-    return found
-
-
 def wait_until_ready(url: str, server: subprocess.Popen) -> float:
     """Seconds until ``url`` answers; fails if the server exits or the time runs out."""
     start = time.perf_counter()
@@ -118,20 +98,6 @@ def wait_until_ready(url: str, server: subprocess.Popen) -> float:
         except (urllib.error.URLError, OSError):
             time.sleep(0.2)
     pytest.fail(f"no answer from {url} in {STARTUP_TIMEOUT} s")
-
-
-def stop(server: subprocess.Popen) -> None:
-    """SIGTERM to the server's process group (the CLI and uvicorn), SIGKILL if it lingers."""
-    try:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=20)
-    except (subprocess.TimeoutExpired, ProcessLookupError):
-        pass
-    deadline = time.monotonic() + 10
-    while alive(server.pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if alive(server.pid):
-        os.killpg(server.pid, signal.SIGKILL)
 
 
 @pytest.mark.slow
@@ -168,5 +134,4 @@ def test_make_serve_answers_like_the_network_on_real_mnist(make_cfg, outputs):
         assert np.array_equal(predictions.argmax(1), net.predict(x_test).argmax(1))
         np.testing.assert_allclose(predictions, net.predict(x_test), rtol=1e-6)
     finally:
-        stop(server)
-    assert alive(server.pid) == []
+        stop_group(server, timeout=20)

@@ -3,6 +3,7 @@ exit, no traceback, and nothing written."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pytest
 
 from pipeline.tracking.mlflow_run import MlflowRun
 from tests.conftest import ROOT, run_pipeline
+from tests.services import free_port
 
 SMALL = ("data=synthetic", "train.iters=20", "progress=none")
 
@@ -107,3 +109,42 @@ def test_metric_points_reach_mlflow_by_log_batch_at_most_1000_a_call():
     assert client.batches == [(1000, 0, 0), (1000, 0, 0), (500, 0, 0)]
     run.set_tags({f"t{i}": "x" for i in range(150)})
     assert client.batches[-2:] == [(0, 0, 100), (0, 0, 50)]
+
+
+@pytest.mark.parametrize(
+    ("store", "expected"),
+    [
+        ("postgresql+psycopg://team:s3cret@127.0.0.1:{port}/mlflow", "does not answer (connection"),
+        (
+            "postgresql+psycopg2://team@127.0.0.1:{port}/mlflow",
+            "its driver psycopg2 is not installed",
+        ),
+    ],
+)
+def test_make_server_refuses_a_database_it_cannot_use_in_one_line(tmp_path, store, expected):
+    pytest.importorskip("psycopg", reason="needs the team extra: pip install -e '.[team]'")
+    store = store.format(port=free_port())  # nothing listens there
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.tools.server", "--backend-store-uri", store,
+         "--port", str(free_port()), "--outputs-dir", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: tracking store postgresql+psycopg")
+    assert expected in done.stderr and len(done.stderr.splitlines()) == 1
+    assert "s3cret" not in done.stderr + done.stdout  # the password is never printed
+    assert done.stdout == ""  # refused before the server's banner
+
+
+def test_make_ui_on_a_tracking_server_points_at_the_servers_own_ui(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.tools.ui", "--outputs-dir", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "MLFLOW_TRACKING_URI": "http://127.0.0.1:5999"},
+    )  # fmt: skip
+    assert done.returncode == 2
+    server = "http://127.0.0.1:5999"
+    assert (
+        done.stderr
+        == f"error: MLFLOW_TRACKING_URI={server} is a tracking server: open its UI at {server}\n"
+    )

@@ -35,6 +35,7 @@ from pipeline.tracking.store import (
     connect,
     one_line,
     resolve_uri,
+    ui_hint,
 )
 from pipeline.tracking.summary import summarize
 
@@ -83,7 +84,7 @@ class SweepCallback(Callback):
                 status = "FINISHED"
             finally:
                 parent.end(status)
-            print_summary(rows, parent.run_id)
+            print_summary(rows, parent.run_id, parent.client.tracking_uri)
             register_best_model(parent.client, rows, config.tracking)
 
 
@@ -151,7 +152,7 @@ def register_best_model(client: Any, rows: list[dict[str, Any]], tracking: DictC
         print(f"registered: models:/{name}@{alias} is version {registered[1]}, run {registered[0]}")
 
 
-def print_summary(rows: list[dict[str, Any]], parent_id: str) -> None:
+def print_summary(rows: list[dict[str, Any]], parent_id: str, uri: str) -> None:
     """The sweep's jobs, one line each (the params that vary, the outcome), and what next."""
     print(f"\nsweep {parent_id}: {len(rows)} jobs")
     for row in rows:
@@ -169,4 +170,4 @@ def print_summary(rows: list[dict[str, Any]], parent_id: str) -> None:
             outcome = " ".join(f"{k}={v:.6g}" for k, v in metrics.items()) or row["status"]
         reused = "  (reused: finished earlier)" if row["reused"] else ""
         print(f"  #{row['job']:<3} {varying}  {outcome}{reused}")
-    print("open the MLflow UI with `make ui`")
+    print(ui_hint(uri))

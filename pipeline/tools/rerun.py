@@ -18,6 +18,7 @@ from omegaconf import OmegaConf
 
 from pipeline.config import ConfigError, project_config
 from pipeline.stages.data.mnist import MnistUnavailableError
+from pipeline.tracking import provenance
 from pipeline.tracking.recorder import JobInfo, flatten
 from pipeline.tracking.store import TrackingError, check_store, one_line, resolve_uri
 
@@ -95,7 +96,7 @@ def param_differences(original: Any, cfg: Any) -> list[str]:
     return [
         f"{key}: {value} logged as param, {now.get(key)} in the logged config"
         for key, value in sorted(original.data.params.items())
-        if key in now and now[key] != value and not key.startswith("tracking.") and key != "force"
+        if key in now and now[key] != value and provenance.is_semantic(key)
     ]
 
 

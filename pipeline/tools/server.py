@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pipeline.config import project_config
 from pipeline.tools.ui import LOOPBACK, PORT, runs_url
+from pipeline.tracking.store import TrackingError, check_store, without_password
 
 SERVER_DIR = "server"  # under the outputs dir: the server's own store, apart from `make ui`'s
 
@@ -84,9 +85,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     command = mlflow_command(args)
     store = command[command.index("--backend-store-uri") + 1]
+    try:
+        check_store(store)
+    except TrackingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
     url = runs_url(args.host, args.port, None).rstrip("/")
     print(
-        f"MLflow tracking server for {store}\n"
+        f"MLflow tracking server for {without_password(store)}\n"
         f"  open {runs_url(args.host, args.port, experiment_id(store, args.experiment))}\n"
         f"  log to it: MLFLOW_TRACKING_URI={url} make sweep   (or ARGS='tracking.uri={url}')",
         flush=True,

@@ -12,7 +12,7 @@ import os
 import sys
 
 from pipeline.config import project_config
-from pipeline.tracking.store import resolve_uri
+from pipeline.tracking.store import is_server, resolve_uri
 
 PORT = 5000  # MLflow's own default
 LOOPBACK = "127.0.0.1"  # nothing is reachable from other machines unless --host says so
@@ -44,6 +44,12 @@ def mlflow_command(args: argparse.Namespace, uri: str) -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     uri = resolve_uri(None, args.outputs_dir)
+    if is_server(uri):  # $MLFLOW_TRACKING_URI names a server, which has a UI of its own
+        print(
+            f"error: MLFLOW_TRACKING_URI={uri} is a tracking server: open its UI at {uri}",
+            file=sys.stderr,
+        )
+        sys.exit(2)
     from mlflow.tracking import MlflowClient
 
     experiment = MlflowClient(uri).get_experiment_by_name(args.experiment)

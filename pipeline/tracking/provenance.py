@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import socket
 import subprocess
+import sys
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -78,6 +80,11 @@ def semantic_config(resolved: dict[str, Any]) -> dict[str, Any]:
     return kept
 
 
+def is_semantic(key: str) -> bool:
+    """Whether the flattened config key ``key`` (e.g. ``train.lr``) can change a result."""
+    return not any(key == k or key.startswith(f"{k}.") for k in NON_SEMANTIC_KEYS)
+
+
 def fingerprint(resolved: dict[str, Any]) -> str:
     """sha256 (16 hex) of the semantic config and the code version: equal means same result."""
     payload = json.dumps(
@@ -96,6 +103,19 @@ def environment_tags() -> dict[str, str]:
         "numpy_version": np.__version__,
         "blas": blas_info(),
         "python_version": platform.python_version(),
+        **node_tags(),
+    }
+
+
+def node_tags() -> dict[str, str]:
+    """Where a job ran: ``scratchnn.host`` (the host name) and ``scratchnn.node``: the Ray node's
+    id in a Ray task (several nodes may share a host), else the host name again."""
+    host = socket.gethostname()
+    ray = sys.modules.get("ray")  # imported only by a Ray worker or driver, never here
+    in_ray = ray is not None and ray.is_initialized()
+    return {
+        "scratchnn.host": host,
+        "scratchnn.node": ray.get_runtime_context().get_node_id() if in_ray else host,
     }
 
 

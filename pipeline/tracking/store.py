@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,9 @@ ENV_URI = "MLFLOW_TRACKING_URI"
 # "+driver"), a tracking server, and a local folder.
 SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "file")
 SERVER_SCHEMES = ("http", "https")
+# Databases checked by connecting once (MLflow's own connection retries for minutes); the
+# driver (e.g. psycopg, the `team` extra) takes a timeout in seconds under this name.
+CONNECT_TIMEOUT_ARG = {"postgresql": "connect_timeout", "mysql": "connect_timeout"}
 SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
 
 
@@ -47,6 +51,14 @@ def is_server(uri: str) -> bool:
     return scheme(uri) in SERVER_SCHEMES
 
 
+def ui_hint(uri: str) -> str:
+    """Where to look at the runs in store ``uri``: a tracking server's own UI, else ``make ui``
+    (which opens ``$MLFLOW_TRACKING_URI`` or the local store)."""
+    if is_server(uri):
+        return f"open the MLflow UI at {uri.rstrip('/')}"
+    return "open the MLflow UI with `make ui`"
+
+
 def artifact_location(uri: str, outputs_dir: str | os.PathLike[str]) -> str | None:
     """Where a new experiment keeps artifacts: beside a local SQLite store, else the store's
     own choice (None)."""
@@ -67,6 +79,8 @@ def check_store(uri: str, timeout: float = 5.0) -> None:
         )
     if is_server(uri):
         _check_server(uri, timeout)
+    elif scheme(uri) in CONNECT_TIMEOUT_ARG:
+        _check_database(uri, timeout)
     elif scheme(uri) == "sqlite":
         _check_sqlite(uri, Path(uri.partition(":///")[2]))
 
@@ -78,6 +92,34 @@ def _check_server(uri: str, timeout: float) -> None:
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise TrackingError(f"tracking server {uri} does not answer ({reason})") from None
+
+
+def without_password(uri: str) -> str:
+    """``uri`` with its password, if any, shown as ``***`` (for messages and logs)."""
+    parts = urllib.parse.urlsplit(uri)
+    if parts.password is None:
+        return uri
+    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
+
+
+def _check_database(uri: str, timeout: float) -> None:
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import SQLAlchemyError
+
+    where = f"tracking store {without_password(uri)}"
+    try:
+        engine = create_engine(uri, connect_args={CONNECT_TIMEOUT_ARG[scheme(uri)]: int(timeout)})
+        with engine.connect():
+            pass
+        engine.dispose()
+    except ModuleNotFoundError as exc:
+        raise TrackingError(
+            f"{where}: its driver {exc.name} is not installed "
+            "(postgresql+psycopg:// takes the `team` extra: pip install -e '.[team]')"
+        ) from None
+    except (SQLAlchemyError, ValueError) as exc:  # ValueError: a malformed URI
+        reason = one_line(getattr(exc, "orig", None) or exc)
+        raise TrackingError(f"{where} does not answer ({reason})") from None
 
 
 def _check_sqlite(uri: str, path: Path) -> None:

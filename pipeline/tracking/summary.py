@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.tracking import provenance
 from pipeline.tracking.mlflow_run import MlflowRun
 from pipeline.tracking.recorder import JOB_TAG_PREFIX, PARENT_TAG
 
@@ -29,11 +30,13 @@ def job_runs(client: Any, parent_id: str) -> list[tuple[int, str]]:
 
 def summary_rows(runs: list[tuple[int, Any]], parent_id: str, axes: list[str]) -> list[dict]:
     """One row per (job number, MLflow run): status, whether the run was reused, the params
-    that vary between the jobs (``params.<key>``, the sweep's axes first) and every metric's
-    last value (``metrics.<key>``)."""
+    that vary between the jobs and can change a result (``params.<key>``, the sweep's axes
+    first; a reused rerun differs in ``force`` and ``tracking.*`` only) and every metric's last
+    value (``metrics.<key>``)."""
     all_params = [run.data.params for _, run in runs]
+    keys = {k for p in all_params for k in p if provenance.is_semantic(k)}
     varying = sorted(
-        {k for p in all_params for k in p if len({q.get(k) for q in all_params}) > 1},
+        {k for k in keys if len({q.get(k) for q in all_params}) > 1},
         key=lambda k: (axes.index(k) if k in axes else len(axes), k),
     )
     rows = []

@@ -1,0 +1,115 @@
+"""Servers the slow tests start for real (tracking servers, PostgreSQL, Ray, model servers).
+
+Each runs in a process group of its own, started on 127.0.0.1 at a free port, and
+``stop_group`` ends that whole group, so a test leaves nothing running, also when it fails.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def alive(group: int) -> list[int]:
+    """The pids of process group ``group`` that are not dead (zombies are)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def wait_until(
+    ready: Callable[[], bool], process: subprocess.Popen, log: Path, timeout: float, what: str
+) -> float:
+    """Seconds until ``ready()``; fails the test with ``log``'s tail if ``process`` exits or
+    ``timeout`` seconds pass first."""
+    start = time.monotonic()
+    while not ready():
+        if process.poll() is not None or time.monotonic() - start > timeout:
+            pytest.fail(f"{what} did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.3)
+    return time.monotonic() - start
+
+
+def answers(url: str) -> bool:
+    """Whether ``url`` answers 200 now."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as reply:
+            return reply.status == 200
+    except OSError:
+        return False
+
+
+def stop_group(
+    process: subprocess.Popen, timeout: float = 30.0, first: signal.Signals = signal.SIGTERM
+) -> None:
+    """Send ``first`` to the process group ``process`` leads, SIGKILL what is left after
+    ``timeout`` s; returns when no process of the group is alive."""
+    for sig, wait in ((first, timeout), (signal.SIGKILL, 10.0)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            process.poll()  # reap the leader
+            if not alive(process.pid):
+                break
+            time.sleep(0.2)
+        else:
+            continue
+        break
+    process.wait(timeout=5)
+    assert alive(process.pid) == [], f"left running: {alive(process.pid)}"
+
+
+def listening_sockets() -> set[tuple[str, int]]:
+    """(address, port) of every TCP socket on this machine in the LISTEN state, IPv4 and IPv6
+    (from /proc/net/tcp and tcp6: hex addresses in the kernel's byte order)."""
+    found = set()
+    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            if state != "0A":  # TCP_LISTEN
+                continue
+            address, port = local.split(":")
+            raw = bytes.fromhex(address)
+            words = [raw[i : i + 4][::-1] for i in range(0, width // 2, 4)]  # host-order words
+            packed = b"".join(words)
+            found.add((str(ipaddress.ip_address(packed)), int(port, 16)))
+    return found
+
+
+def non_loopback_listeners(before: set[tuple[str, int]]) -> set[tuple[str, int]]:
+    """The listening sockets opened since ``before`` that bind anything but loopback (an
+    IPv4-mapped loopback address counts as loopback)."""
+    opened = listening_sockets() - before
+
+    def is_loopback(address: str) -> bool:
+        ip = ipaddress.ip_address(address)
+        return ip.is_loopback or (
+            ip.version == 6 and bool(ip.ipv4_mapped and ip.ipv4_mapped.is_loopback)
+        )
+
+    return {s for s in opened if not is_loopback(s[0])}
