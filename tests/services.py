@@ -26,6 +26,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def start_logged(command: list[str], log: Path, **options) -> subprocess.Popen:
+    """``command`` in a new process group (session), its output (both streams) into ``log``."""
+    with open(log, "w") as out:
+        return subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, **options
+        )
+
+
 def alive(group: int) -> list[int]:
     """The pids of process group ``group`` that are not dead (zombies are)."""
     found = []

@@ -22,7 +22,7 @@ from omegaconf import OmegaConf
 from pipeline.config import ConfigError
 from pipeline.sweeps.launchers import check_launcher_store, is_loopback, remote_reason
 from tests.conftest import ROOT, run_pipeline
-from tests.services import answers, free_port, stop_group, wait_until
+from tests.services import answers, free_port, start_logged, stop_group, wait_until
 
 BIN = Path(sys.executable).parent
 SYNTHETIC = ("data=synthetic", "progress=none", "train.iters=60", "train.batch_size=50")
@@ -36,14 +36,9 @@ def tracking_server(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("server")
     port, log = free_port(), tmp_path / "server.log"
     command = [sys.executable, "-m", "pipeline.tools.server", "--port", str(port), "--workers", "1"]
-    with open(log, "w") as out:
-        server = subprocess.Popen(
-            [*command, "--outputs-dir", str(tmp_path / "server-outputs")],
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    server = start_logged(
+        [*command, "--outputs-dir", str(tmp_path / "server-outputs")], log, cwd=ROOT
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: answers(f"{url}/health"), server, log, 120, "the tracking server")
@@ -66,17 +61,14 @@ def ray_head(tmp_path):
     }
     flags = [f"--{name}={port}" for name, port in ports.items()]
     log = tmp_path / "ray.log"
-    with open(log, "w") as out:
-        head = subprocess.Popen(
-            [str(BIN / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1"]
-            + [*flags, "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats"]
-            + [f"--temp-dir={temp_dir}"],
-            cwd=ROOT,
-            env={**os.environ, **env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    head = start_logged(
+        [str(BIN / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1"]
+        + [*flags, "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats"]
+        + [f"--temp-dir={temp_dir}"],
+        log,
+        cwd=ROOT,
+        env={**os.environ, **env},
+    )
     try:
         wait_until(lambda: "Ray runtime started" in log.read_text(), head, log, 120, "Ray")
         yield env

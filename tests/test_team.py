@@ -29,6 +29,7 @@ from tests.services import (
     free_port,
     listening_sockets,
     non_loopback_listeners,
+    start_logged,
     stop_group,
     wait_until,
 )
@@ -76,13 +77,7 @@ def postgres(listeners_before) -> Iterator[str]:
     initdb = [str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"]
     subprocess.run(as_postgres([*initdb, "-E", "UTF8", "--no-instructions"]), check=True)
     options = ["-c", "listen_addresses=127.0.0.1", "-p", str(port), "-k", str(root)]
-    with open(log, "w") as out:
-        server = subprocess.Popen(
-            as_postgres([str(bin_dir / "postgres"), "-D", str(data), *options]),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    server = start_logged(as_postgres([str(bin_dir / "postgres"), "-D", str(data), *options]), log)
     base = f"postgresql://postgres@127.0.0.1:{port}"
     try:
         wait_until(lambda: accepts_connections(f"{base}/postgres"), server, log, 60, "PostgreSQL")
@@ -112,14 +107,7 @@ def team_server(postgres, tmp_path_factory) -> Iterator[str]:
     outputs = tmp_path_factory.mktemp("team-server")
     port, log = free_port(), outputs / "server.log"
     command = ["make", "--no-print-directory", "server", f"PORT={port}", f"STORE_URI={postgres}"]
-    with open(log, "w") as out:
-        server = subprocess.Popen(
-            [*command, f"ARGS=--outputs-dir {outputs} --workers 1"],
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    server = start_logged([*command, f"ARGS=--outputs-dir {outputs} --workers 1"], log, cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
     try:
         startup = wait_until(lambda: answers(f"{url}/health"), server, log, 120, "make server")
