@@ -69,25 +69,27 @@ def answers(url: str) -> bool:
         return False
 
 
-def stop_group(
-    process: subprocess.Popen, timeout: float = 30.0, first: signal.Signals = signal.SIGTERM
-) -> None:
-    """Send ``first`` to the process group ``process`` leads, SIGKILL what is left after
-    ``timeout`` s; returns when no process of the group is alive."""
-    for sig, wait in ((first, timeout), (signal.SIGKILL, 10.0)):
+def gone_within(process: subprocess.Popen, seconds: float) -> bool:
+    """Whether every process of the group ``process`` leads has ended within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while alive(process.pid):
+        process.poll()  # reap the leader
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def stop_group(process: subprocess.Popen, timeout: float = 30.0) -> None:
+    """SIGTERM the process group ``process`` leads, SIGKILL what is left after ``timeout`` s;
+    fails the test if any process of the group is still alive after that."""
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
         try:
             os.killpg(process.pid, sig)
         except ProcessLookupError:
             break
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            process.poll()  # reap the leader
-            if not alive(process.pid):
-                break
-            time.sleep(0.2)
-        else:
-            continue
-        break
+        if gone_within(process, wait):
+            break
     process.wait(timeout=5)
     assert alive(process.pid) == [], f"left running: {alive(process.pid)}"
 
@@ -98,7 +100,8 @@ def listening_sockets() -> set[tuple[str, int]]:
     found = set()
     for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
         for line in Path(table).read_text().splitlines()[1:]:
-            local, state = line.split()[1], line.split()[3]
+            fields = line.split()
+            local, state = fields[1], fields[3]
             if state != "0A":  # TCP_LISTEN
                 continue
             address, port = local.split(":")
