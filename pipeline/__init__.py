@@ -1,13 +1,16 @@
 """The scratchnn pipeline: Hydra-composed runs and sweeps of the numpy network, tracked in MLflow.
 
-__main__  ``python -m pipeline``: the Hydra entry, calling ``run``
-config    the typed config schema and its validation
-run       one job: the stages wired to the MLflow edge
-progress  the progress bar (one run) or lines (a sweep)
-stages/   data -> train -> evaluate, and the gradient-descent task: plain functions
-tracking/ the MLflow edge: recording, figures, the sweep summary
-sweeps/   the sweep machinery: preflight of every job, the Hydra callback, launchers
-tools/    command-line tools: data, rerun, ui, server
+__main__  ``python -m pipeline``: the Hydra entry, calling ``run`` (one job)
+config    the typed config schema, its validation and the task names
+errors    one-line errors and the exit codes; loopback  this machine's address; progress
+stages/   data -> train -> evaluate, and the notebook's lessons: plain functions
+figures/  pictures: arrays in, a matplotlib Figure out
+model/    the trained network as an MLflow model, from code
+tracking/ the MLflow edge: the only code that talks to a store
+jobs/     one job of each task: the stages wired to tracking
+sweeps/   around --multirun: preflight, the parent run, launchers, the sweep's summary
+tools/    command-line tools: data, rerun, ui, server, serve
 
-Imports flow one way: scratchnn <- stages <- tracking and sweeps <- entry.
+Imports flow one way (``tests/test_layout.py``): scratchnn <- stages, figures, model <-
+tracking <- jobs, sweeps <- run <- tools and the entry, with no import circle.
 """

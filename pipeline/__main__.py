@@ -1,9 +1,9 @@
 """``python -m pipeline [overrides] [--multirun]``: the Hydra entry; all work is in ``run``.
 
 ``main`` checks every job the command line asks for (``pipeline.sweeps.preflight``), then
-hands over to Hydra, which calls ``hydra_entry`` once per job. Errors leave as one line:
-a bad value exits 2, a tracking store that fails exits 1, Ctrl-C 130 and SIGTERM 143
-(their runs marked KILLED).
+hands over to Hydra, which calls ``hydra_entry`` once per job. Errors leave as one line with
+an exit code of ``pipeline.errors.ExitCode``: a bad value 2, a tracking store that fails 1,
+Ctrl-C 130 and SIGTERM 143 (their runs marked KILLED).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from pipeline.config import ConfigError, register_schema
+from pipeline.errors import ExitCode, fail
 from pipeline.run import run
 from pipeline.stages.data.mnist import MnistUnavailableError
 from pipeline.sweeps.callback import ENV_PARENT_RUN, abandon_open_sweeps
@@ -54,9 +55,9 @@ def hydra_entry(cfg: DictConfig) -> float:
     try:
         result = run(cfg, job)
     except ConfigError as error:
-        _exit(error, 2)
+        fail(error, ExitCode.BAD_INPUT)
     except (TrackingError, MnistUnavailableError) as error:
-        _exit(error, 1)
+        fail(error, ExitCode.FAILED)
     if not job.in_sweep:
         report(result, resolve_uri(cfg.tracking.uri, cfg.outputs_dir))
     return float(result.get("final_test_acc", result.get("f", float("nan"))))
@@ -77,11 +78,6 @@ def report(result: dict, uri: str) -> None:
         print(ui_hint(uri))
 
 
-def _exit(error: Exception, code: int) -> None:
-    print(f"error: {error}", file=sys.stderr)
-    sys.exit(code)
-
-
 def _handle_sigterm() -> None:
     try:
         signal.signal(signal.SIGTERM, _raise_terminated)
@@ -96,24 +92,24 @@ def main() -> None:
         check_command_line(sys.argv[1:])
         hydra_entry()
     except ConfigError as error:
-        _exit(error, 2)
+        fail(error, ExitCode.BAD_INPUT)
     except TrackingError as error:
-        _exit(error, 1)
+        fail(error, ExitCode.FAILED)
     except SystemExit as stop:
         if stop.code:  # Hydra reported a failed sweep (e.g. a worker process died)
             abandon_open_sweeps("FAILED")
         raise
     except KeyboardInterrupt:
-        _stopped("interrupted", 130)
+        _stopped("interrupted", ExitCode.INTERRUPTED)
     except Terminated:
-        _stopped("terminated", 143)
+        _stopped("terminated", ExitCode.TERMINATED)
 
 
-def _stopped(what: str, code: int) -> None:
+def _stopped(what: str, code: ExitCode) -> None:
     """After Ctrl-C (130) or SIGTERM (143): metrics are flushed, runs marked KILLED."""
     abandon_open_sweeps("KILLED")
     print(f"{what}: buffered metrics were flushed and the run marked KILLED", file=sys.stderr)
-    sys.exit(code)
+    sys.exit(int(code))
 
 
 if __name__ == "__main__":

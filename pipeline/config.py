@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,15 @@ from scratchnn.layers import ACTIVATIONS
 from scratchnn.networks import WEIGHT_INITS
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
-TASKS = ("train", "gradient_descent", "numerical_diff")
 PROGRESS = ("auto", "bar", "lines", "none")
+
+
+class Task(StrEnum):
+    """What a job does (``task=``): train the network, or one of the notebook's lessons."""
+
+    TRAIN = "train"  # load_data -> train -> evaluate
+    GRADIENT_DESCENT = "gradient_descent"  # the notebook's section 4.4.1
+    NUMERICAL_DIFF = "numerical_diff"  # the notebook's section 4.3.1
 
 
 class ConfigError(ValueError):
@@ -115,7 +123,7 @@ class Config:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     gd: GradientDescentConfig = field(default_factory=GradientDescentConfig)
     diff: NumericalDiffConfig = field(default_factory=NumericalDiffConfig)
-    task: str = MISSING  # train | gradient_descent | numerical_diff
+    task: str = MISSING  # what a job does: a value of Task
     seed: int = MISSING  # the only seed: weights and minibatches derive from it
     outputs_dir: str = MISSING  # Hydra's run dirs and the local MLflow store
     progress: str = MISSING  # auto | bar | lines | none
@@ -182,13 +190,13 @@ def validate_numerical_diff(cfg: Any) -> None:
 
 def validate(cfg: Any) -> None:
     """Check ranges and choices of a composed config; raise ``ConfigError`` on the first bad one."""
-    _choice("task", cfg.task, TASKS)
+    _choice("task", cfg.task, tuple(Task))
     _choice("progress", cfg.progress, PROGRESS)
-    if cfg.task == "gradient_descent":
+    if cfg.task == Task.GRADIENT_DESCENT:
         _positive("gd.lr", cfg.gd.lr)
         _at_least("gd.step_num", cfg.gd.step_num, 1)
         return
-    if cfg.task == "numerical_diff":
+    if cfg.task == Task.NUMERICAL_DIFF:
         validate_numerical_diff(cfg)
         return
     _choice("model.activation", cfg.model.activation, ACTIVATIONS)

@@ -13,7 +13,7 @@ from typing import Any
 
 from threadpoolctl import threadpool_limits
 
-from pipeline.config import validate
+from pipeline.config import Task, validate
 from pipeline.jobs.lessons import run_gradient_descent, run_numerical_diff
 from pipeline.jobs.training import run_training
 from pipeline.tracking.recorder import JobInfo
@@ -24,8 +24,8 @@ def run(cfg: Any, job: JobInfo | None = None) -> dict[str, Any]:
     validate(cfg)
     job = job or JobInfo(output_dir=Path(tempfile.mkdtemp(prefix="scratchnn-run-")))
     with threadpool_limits(limits=cfg.train.blas_threads):
-        if cfg.task == "gradient_descent":
+        if cfg.task == Task.GRADIENT_DESCENT:
             return run_gradient_descent(cfg, job)
-        if cfg.task == "numerical_diff":
+        if cfg.task == Task.NUMERICAL_DIFF:
             return run_numerical_diff(cfg, job)
         return run_training(cfg, job)

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.loopback import is_loopback
+
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on now."""
@@ -116,11 +118,4 @@ def non_loopback_listeners(before: set[tuple[str, int]]) -> set[tuple[str, int]]
     """The listening sockets opened since ``before`` that bind anything but loopback (an
     IPv4-mapped loopback address counts as loopback)."""
     opened = listening_sockets() - before
-
-    def is_loopback(address: str) -> bool:
-        ip = ipaddress.ip_address(address)
-        return ip.is_loopback or (
-            ip.version == 6 and bool(ip.ipv4_mapped and ip.ipv4_mapped.is_loopback)
-        )
-
     return {s for s in opened if not is_loopback(s[0])}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.tracking import digit_figures, sweep_accuracy, sweep_figures
-from pipeline.tracking.sweep_figures import SMOOTH_WINDOW
+from pipeline.figures import digits, sweep_accuracy, sweep_losses
+from pipeline.figures.sweep_losses import SMOOTH_WINDOW
 
 LRS = ("0.5", "0.05", "0.1")  # not in numeric order, as a sweep may list them
 GRID = [
@@ -23,20 +23,20 @@ def texts_of(ax) -> list[str]:
 
 
 def test_axis_values_are_in_numeric_order_or_else_in_the_sweeps():
-    assert sweep_figures.ordered(["0.5", "0.05", "0.1", "0.05"]) == ["0.05", "0.1", "0.5"]
-    assert sweep_figures.ordered(["200", "100", "50"]) == ["50", "100", "200"]
-    assert sweep_figures.ordered(["1e-3", "0.01"]) == ["1e-3", "0.01"]
-    assert sweep_figures.ordered([*OPTIMIZERS, "sgd"]) == OPTIMIZERS
-    assert sweep_figures.ordered(["10", "relu", "2"]) == ["10", "relu", "2"]
+    assert sweep_losses.ordered(["0.5", "0.05", "0.1", "0.05"]) == ["0.05", "0.1", "0.5"]
+    assert sweep_losses.ordered(["200", "100", "50"]) == ["50", "100", "200"]
+    assert sweep_losses.ordered(["1e-3", "0.01"]) == ["1e-3", "0.01"]
+    assert sweep_losses.ordered([*OPTIMIZERS, "sgd"]) == OPTIMIZERS
+    assert sweep_losses.ordered(["10", "relu", "2"]) == ["10", "relu", "2"]
 
 
 def test_smoothing_is_the_trailing_mean_and_stops_at_the_first_non_finite_loss():
     losses = np.random.default_rng(0).random(50)
     expected = [np.mean(losses[max(0, i - 9) : i + 1]) for i in range(50)]
-    np.testing.assert_allclose(sweep_figures.smooth(losses, 10), expected, rtol=1e-12)
+    np.testing.assert_allclose(sweep_losses.smooth(losses, 10), expected, rtol=1e-12)
     broken = np.concatenate([losses[:7], [np.inf], losses[8:]])
-    np.testing.assert_allclose(sweep_figures.smooth(broken, 10), expected[:7], rtol=1e-12)
-    assert sweep_figures.smooth(np.array([]), 10).shape == (0,)
+    np.testing.assert_allclose(sweep_losses.smooth(broken, 10), expected[:7], rtol=1e-12)
+    assert sweep_losses.smooth(np.array([]), 10).shape == (0,)
 
 
 def sweep_curves(params: list[dict], iters: int = 2000) -> list[np.ndarray]:
@@ -51,7 +51,7 @@ def test_the_loss_figure_has_a_panel_per_combination_and_lines_in_numeric_order(
     diverged, killed = 0, 4  # a diverged run's curve ends early; a killed run has none
     curves[diverged] = np.concatenate([curves[diverged][:300], [np.nan]])
     curves[killed] = np.array([])
-    fig = sweep_figures.loss_panels(
+    fig = sweep_losses.loss_panels(
         GRID, curves, "train.lr", ["train.batch_size", "model.hidden_size"]
     )
     panels = [ax for ax in fig.axes if ax.get_visible()]
@@ -78,7 +78,7 @@ def test_a_one_axis_sweep_of_names_is_one_panel_with_its_lines_in_the_sweeps_ord
     params = [{"train.optimizer": name} for name in OPTIMIZERS]
     curves = sweep_curves(params, iters=120)
     curves[2] = np.array([])  # adagrad: killed before its first loss
-    fig = sweep_figures.loss_panels(params, curves, "train.optimizer", [])
+    fig = sweep_losses.loss_panels(params, curves, "train.optimizer", [])
     (panel,) = [ax for ax in fig.axes if ax.get_visible()]
     assert panel.get_legend_handles_labels()[1] == ["sgd", "momentum", "adam"]
     assert [t.get_text() for t in fig.legends[0].get_texts()] == OPTIMIZERS
@@ -93,7 +93,7 @@ def test_a_one_axis_sweep_of_names_is_one_panel_with_its_lines_in_the_sweeps_ord
 
 def test_a_sweep_of_only_diverged_runs_still_draws():
     params = [{"train.lr": lr} for lr in LRS]
-    fig = sweep_figures.loss_panels(params, [np.array([])] * 3, "train.lr", [])
+    fig = sweep_losses.loss_panels(params, [np.array([])] * 3, "train.lr", [])
     assert texts_of(fig.axes[0]) == ["no curve: lr=0.05, 0.1, 0.5"]
     against = sweep_accuracy.accuracy_against(params, [None] * 3, ["diverged"] * 3, "train.lr")
     assert texts_of(against.axes[0]) == ["diverged"] * 3
@@ -151,9 +151,9 @@ def test_the_mosaic_places_image_k_at_its_tile():
     images = np.arange(3, dtype=float).reshape(3, 1, 1)
     nan = np.nan
     expected = np.array([[0.0, nan, 1.0], [nan, nan, nan], [2.0, nan, nan]])
-    np.testing.assert_array_equal(digit_figures.mosaic(images, columns=2), expected)
+    np.testing.assert_array_equal(digits.mosaic(images, columns=2), expected)
     tiles = np.random.default_rng(3).random((7, 2, 3))
-    built = digit_figures.mosaic(tiles, columns=3, gap=2)
+    built = digits.mosaic(tiles, columns=3, gap=2)
     assert built.shape == (3 * 4 - 2, 3 * 5 - 2)
     for k in range(7):
         row, col = divmod(k, 3)
@@ -163,12 +163,12 @@ def test_the_mosaic_places_image_k_at_its_tile():
 
 @pytest.mark.parametrize(("hidden", "columns"), [(1, 1), (25, 5), (50, 10), (100, 10), (37, 7)])
 def test_w1_grid_columns(hidden, columns):
-    assert digit_figures.grid_columns(hidden) == columns
+    assert digits.grid_columns(hidden) == columns
 
 
 def test_w1_filters_draws_column_j_scaled_at_tile_j():
     w1 = np.random.default_rng(4).normal(size=(784, 50))
-    fig = digit_figures.w1_filters(w1, (28, 28))
+    fig = digits.w1_filters(w1, (28, 28))
     drawn = np.ma.filled(fig.axes[0].images[0].get_array(), np.nan)
     assert drawn.shape == (5 * 29 - 1, 10 * 29 - 1)  # 50 units: 10 x 5 tiles, 1-pixel lines
     for j in (0, 9, 10, 37, 49):
@@ -181,9 +181,9 @@ def test_w1_filters_draws_column_j_scaled_at_tile_j():
 def test_the_misclassified_figure_titles_each_digit_with_its_labels():
     images = np.random.default_rng(5).random((7, 28, 28))
     true, predicted = np.array([1, 2, 3, 4, 5, 6, 7]), np.array([7, 1, 8, 9, 3, 0, 1])
-    fig = digit_figures.misclassified(images, true, predicted, n_wrong=40, n_test=100)
+    fig = digits.misclassified(images, true, predicted, n_wrong=40, n_test=100)
     labels = texts_of(fig.axes[0])
     assert labels == [f"true {t} \u00b7 pred {p}" for t, p in zip(true, predicted, strict=True)]
     assert "the first 7 of 40 wrong out of 100" in fig.get_suptitle()
-    none = digit_figures.misclassified(np.empty((0, 28, 28)), np.array([]), np.array([]), 0, 100)
+    none = digits.misclassified(np.empty((0, 28, 28)), np.array([]), np.array([]), 0, 100)
     assert texts_of(none.axes[0]) == ["no test digit is misclassified"]

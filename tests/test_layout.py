@@ -1,8 +1,11 @@
-"""The layout: imports flow one way, no private names of other packages, every folder mapped.
+"""The layout: every module in a layer, imports flow one way, no import circle, no private
+names of other packages, every folder mapped.
 
-Imports flow ``scratchnn`` <- stages <- tracking and sweeps <- entry: the library knows
-nothing of the pipeline, Hydra or MLflow; a stage knows nothing of Hydra, MLflow or tracking.
-Every import statement counts, also one inside a function.
+Layers, from the bottom: ``scratchnn`` and the leaf modules (errors, loopback, progress) <-
+stages, figures, model <- config, tracking <- jobs, sweeps <- run <- tools and the entry. The
+library knows nothing of the pipeline, Hydra or MLflow; a stage knows nothing of Hydra, MLflow
+or tracking; a figure nothing of MLflow or files; only tracking (the edge) and model load
+MLflow. Every import statement counts, also one inside a function or under TYPE_CHECKING.
 """
 
 from __future__ import annotations
@@ -16,18 +19,46 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 OURS = ("scratchnn", "pipeline", "tests")
+LEAVES = ("pipeline.errors", "pipeline.loopback", "pipeline.progress")
 # A layer of our code -> the layers of ours it may import (besides itself).
-MAY_IMPORT = {
+MAY_IMPORT: dict[str, tuple[str, ...]] = {
     "scratchnn": (),
-    "pipeline.stages": ("scratchnn",),
+    "pipeline": (),  # the package's own __init__
+    **{leaf: () for leaf in LEAVES},
+    "pipeline.stages": ("scratchnn", "pipeline.errors"),
+    "pipeline.figures": (),
+    "pipeline.model": ("scratchnn",),
     "pipeline.config": ("scratchnn", "pipeline.stages"),
-    "pipeline.tracking": ("scratchnn", "pipeline.stages"),
-    "pipeline.sweeps": ("scratchnn", "pipeline.stages", "pipeline.config", "pipeline.tracking"),
-}
+    "pipeline.tracking": (
+        "scratchnn", "pipeline.errors", "pipeline.stages", "pipeline.figures", "pipeline.model",
+    ),
+    "pipeline.jobs": (
+        "scratchnn", "pipeline.config", "pipeline.progress", "pipeline.stages",
+        "pipeline.tracking",
+    ),
+    "pipeline.sweeps": (
+        "scratchnn", "pipeline.errors", "pipeline.loopback", "pipeline.config",
+        "pipeline.stages", "pipeline.figures", "pipeline.tracking",
+    ),
+    "pipeline.run": ("pipeline.config", "pipeline.jobs", "pipeline.tracking"),
+    "pipeline.tools": (
+        "pipeline", "pipeline.errors", "pipeline.loopback", "pipeline.config", "pipeline.stages",
+        "pipeline.tracking", "pipeline.run",
+    ),
+    "pipeline.__main__": (
+        "pipeline.errors", "pipeline.config", "pipeline.stages", "pipeline.tracking",
+        "pipeline.sweeps", "pipeline.run",
+    ),
+}  # fmt: skip
+NOT_MLFLOW = ("hydra", "omegaconf", "mlflow", "matplotlib")
 NEVER = {  # packages a layer must not import at all
-    "scratchnn": ("hydra", "omegaconf", "mlflow", "matplotlib", "threadpoolctl"),
-    "pipeline.stages": ("hydra", "omegaconf", "mlflow", "matplotlib"),
+    "scratchnn": (*NOT_MLFLOW, "threadpoolctl"),
+    "pipeline.stages": NOT_MLFLOW,
+    "pipeline.figures": ("hydra", "omegaconf", "mlflow"),
+    "pipeline.model": ("hydra", "omegaconf", "matplotlib"),
     "pipeline.tracking": ("hydra",),
+    **{name: ("mlflow",) for name in ("pipeline.config", "pipeline.jobs", "pipeline.sweeps")},
+    **{name: ("mlflow",) for name in ("pipeline.run", "pipeline.tools", "pipeline.__main__")},
 }
 # Underscore names that are documented public API (os._exit, namedtuple methods); names like
 # ``_target_`` are Hydra's documented config keys.
@@ -54,30 +85,81 @@ def imports(path: Path) -> list[tuple[str, list[str]]]:
     return found
 
 
-def layer(module: str) -> str | None:
-    """The layer of one of our modules (None: the entry, which may import anything)."""
-    return next((name for name in MAY_IMPORT if module.split(".")[: name.count(".") + 1]
-                 == name.split(".")), None)  # fmt: skip
+def layer(module: str) -> str:
+    """The layer of one of our modules: the longest name of ``MAY_IMPORT`` it starts with."""
+    parts = module.split(".")
+    found = [name for name in MAY_IMPORT if parts[: name.count(".") + 1] == name.split(".")]
+    assert found, f"{module} is in no layer of tests/test_layout.py"
+    return max(found, key=len)
 
 
-def test_the_layers_exist():
+def our_imports(path: Path, modules: set[str]) -> set[str]:
+    """Our modules ``path`` imports: ``from pipeline.figures import digits`` names the module
+    ``pipeline.figures.digits`` (a module of ``modules``), else the package it imports from."""
+    found = set()
+    for module, names in imports(path):
+        if module.split(".")[0] not in ("scratchnn", "pipeline"):
+            continue
+        submodules = {f"{module}.{name}" for name in names} & modules
+        found |= submodules or {module}
+    return found - {module_name(path)}
+
+
+def find_circle(graph: dict[str, set[str]]) -> list[str] | None:
+    """A circle of ``graph`` (node -> the nodes it points at), as the nodes along it with the
+    first repeated at the end; None if there is none."""
+    done: set[str] = set()
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        if node in path:
+            return [*path[path.index(node) :], node]
+        if node in done:
+            return None
+        path.append(node)
+        for target in sorted(graph.get(node, ())):
+            circle = visit(target)
+            if circle:
+                return circle
+        path.pop()
+        done.add(node)
+        return None
+
+    return next((c for node in sorted(graph) if (c := visit(node))), None)
+
+
+def test_the_circle_finder_finds_circles():
+    assert find_circle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_circle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) is None
+    assert find_circle({"a": {"a"}}) == ["a", "a"]
+
+
+def test_the_layers_exist_and_form_no_circle():
     names = {module_name(path) for path in sources("scratchnn", "pipeline")}
     for name in MAY_IMPORT:
         assert name in names, name
+    layers = {name: set(allowed) for name, allowed in MAY_IMPORT.items()}
+    assert find_circle(layers) is None
+
+
+def test_no_module_imports_another_in_a_circle():
+    paths = sources("scratchnn", "pipeline")
+    modules = {module_name(path) for path in paths}
+    graph = {module_name(path): our_imports(path, modules) for path in paths}
+    circle = find_circle(graph)
+    assert circle is None, "import circle: " + " -> ".join(circle)
 
 
 @pytest.mark.parametrize("path", sources("scratchnn", "pipeline"), ids=module_name)
 def test_imports_flow_one_way(path):
     own = layer(module_name(path))
-    if own is None:
-        return  # the entry, run, progress and the tools may import anything
     for module, _ in imports(path):
         top = module.split(".")[0]
         assert top not in NEVER.get(own, ()), f"{module_name(path)} imports {module}"
-        theirs = layer(module) if top in OURS else None
         if top in OURS:
-            assert theirs is not None and theirs in (own, *MAY_IMPORT[own]), (
-                f"{module_name(path)} ({own}) imports {module}"
+            theirs = layer(module)
+            assert theirs in (own, *MAY_IMPORT[own]), (
+                f"{module_name(path)} ({own}) imports {module} ({theirs})"
             )
 
 

@@ -14,8 +14,9 @@ from mlflow.tracking import MlflowClient
 from pipeline.jobs.training import EXAMPLE_ROWS
 from pipeline.run import run
 from pipeline.stages.data import load_data
-from pipeline.tracking.model import check_alias, has_model, register, register_best
+from pipeline.sweeps.summary import register_best
 from pipeline.tracking.recorder import JobInfo
+from pipeline.tracking.registry import check_alias, has_model, register
 from scratchnn import TwoLayerNet
 from tests.conftest import compose_config, run_pipeline
 

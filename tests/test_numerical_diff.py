@@ -172,7 +172,7 @@ def test_sweep_h_runs_eight_children_and_draws_error_against_h(outputs, store_ur
 
 
 def test_the_figure_leaves_nan_and_zero_out_and_marks_zero_on_the_edge():
-    from pipeline.tracking.figures import error_vs_h
+    from pipeline.figures.lessons import error_vs_h
 
     h = np.array([1e-1, 1e-2, 1e-3, 1e-4])
     errors = np.array([1e-3, 0.0, 1e-5, np.nan])

@@ -12,9 +12,10 @@ from pipeline.run import run
 from pipeline.stages.data import load_data
 from pipeline.stages.evaluate import evaluate, misclassified
 from pipeline.stages.train import make_network
+from pipeline.sweeps.summary import summarize
 from pipeline.tracking.mlflow_run import MlflowRun
-from pipeline.tracking.recorder import JOB_TAG_PREFIX, PARENT_TAG, JobInfo
-from pipeline.tracking.summary import summarize
+from pipeline.tracking.recorder import JobInfo
+from pipeline.tracking.tags import JOB_TAG_PREFIX, PARENT_TAG
 from scratchnn.functions import labels_of
 
 

@@ -20,7 +20,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
 from pipeline.config import ConfigError
-from pipeline.sweeps.launchers import check_launcher_store, is_loopback, remote_reason
+from pipeline.sweeps.launchers import check_launcher_store, is_local_ray, remote_reason
 from tests.conftest import ROOT, run_pipeline
 from tests.services import answers, free_port, start_logged, stop_group, wait_until
 
@@ -191,7 +191,7 @@ def test_which_launchers_run_jobs_elsewhere(monkeypatch):
     assert "head.lab:6379" in remote_reason(launcher("RayLauncher", address="head.lab:6379"))
     monkeypatch.setenv("RAY_ADDRESS", "ray://head.lab:10001")
     assert "ray://head.lab:10001" in remote_reason(launcher("RayLauncher"))
-    assert [is_loopback(a) for a in ("localhost", "[::1]:6379", "auto")] == [True, True, False]
+    assert [is_local_ray(a) for a in ("localhost", "[::1]:6379", "auto")] == [True, True, False]
 
 
 def test_a_remote_launcher_refuses_a_local_store(monkeypatch, tmp_path):

@@ -18,8 +18,8 @@ from mlflow.tracking import MlflowClient
 from pipeline.run import run
 from pipeline.stages.data import load_data
 from pipeline.tools import serve
-from pipeline.tracking.model import latest_sweep_best
 from pipeline.tracking.recorder import JobInfo
+from pipeline.tracking.registry import latest_sweep_best
 from scratchnn import TwoLayerNet
 from tests.conftest import ROOT
 from tests.services import free_port, stop_group

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline.tracking.recorder import ROLE_TAG
+from pipeline.tracking.tags import ROLE_TAG
 from tests.conftest import ROOT
 from tests.services import (
     answers,

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from omegaconf import OmegaConf
 
+from pipeline.config import Task
 from pipeline.stages.descent import descend
 from pipeline.stages.numerical_diff import differentiate
 from pipeline.stages.train import MetricsSink
@@ -48,7 +49,7 @@ def run_gradient_descent(cfg: Any, job: JobInfo) -> dict[str, Any]:
     return {
         **result,
         "run_id": tracked(
-            cfg, job, f"gradient descent lr={cfg.gd.lr:g}", {"task": "gradient_descent"}, record
+            cfg, job, f"gradient descent lr={cfg.gd.lr:g}", {"task": Task.GRADIENT_DESCENT}, record
         ),
     }
 
@@ -78,5 +79,5 @@ def run_numerical_diff(cfg: Any, job: JobInfo) -> dict[str, Any]:
         recorder.save_file(path)
 
     name = f"{cfg.diff.method} x={cfg.diff.x:g} {cfg.diff.dtype}"
-    tags = {"task": "numerical_diff", "dtype": cfg.diff.dtype}
+    tags = {"task": Task.NUMERICAL_DIFF, "dtype": cfg.diff.dtype}
     return {**result, "run_id": tracked(cfg, job, name, tags, record)}

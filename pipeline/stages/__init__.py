@@ -6,6 +6,6 @@ steps     how one step is taken: analytic or numerical gradient, textbook or fas
 evaluate  evaluate: final accuracies, losses, the confusion matrix, the test predictions
 descent   descend: the notebook's gradient descent on f(x0, x1) = x0**2 + x1**2
 
-A stage imports only ``scratchnn`` and other stages: never Hydra, MLflow or the tracking code,
-which stay at the edge (``tests/test_layout.py`` checks it).
+A stage imports only ``scratchnn``, other stages and ``pipeline.errors``: never Hydra, MLflow
+or the tracking code, which stay at the edge (``tests/test_layout.py`` checks it).
 """

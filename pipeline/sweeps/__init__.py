@@ -1,6 +1,9 @@
 """The sweep machinery: what happens around Hydra's ``--multirun``.
 
 preflight  every job expanded and validated, before any starts, with Hydra's public API
-callback   the sweep's MLflow parent run, handed to every job, and its summary at the end
+callback   the sweep's MLflow parent run, handed to every job, and its end
 launchers  where jobs run (joblib, Ray, submitit) and the store that requires
+summary    the parent's summary: a CSV row per job, comparison figures, the best run registered
+diff_summary  the error-against-h figure of a ``task=numerical_diff`` sweep
+May import the stages, figures, config and tracking (its store access goes through tracking).
 """

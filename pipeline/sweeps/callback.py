@@ -4,9 +4,9 @@
 fetches MNIST for training once (not per job), creates the store and experiment (parallel
 jobs opening a brand-new SQLite store race on its schema) and the parent run, and hands every
 job, on whichever machine, the store and the parent (``hand_to_jobs``). ``on_multirun_end``
-logs the sweep's summary to the parent (``pipeline.tracking.summary``; for
-``task=numerical_diff`` also ``pipeline.tracking.diff_summary``'s figure), ends it and
-registers the best run's model (``tracking.registered_model``, alias ``tracking.model_alias``).
+logs the sweep's summary to the parent (``summary``; for ``task=numerical_diff`` also
+``diff_summary``'s figure), ends it and registers the best run's model
+(``tracking.registered_model``, alias ``tracking.model_alias``).
 """
 
 from __future__ import annotations
@@ -20,27 +20,29 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, open_dict, read_write
 
+from pipeline.config import Task
+from pipeline.errors import ExitCode, fail, one_line
 from pipeline.stages.data.mnist import fetch_mnist, resolve_data_dir
+from pipeline.sweeps.diff_summary import log_error_vs_h
 from pipeline.sweeps.launchers import keep_ray_local
 from pipeline.sweeps.preflight import sweep_axes
-from pipeline.tracking.diff_summary import log_error_vs_h
+from pipeline.sweeps.summary import register_best, summarize
+from pipeline.tracking.lookup import running_children
 from pipeline.tracking.mlflow_run import MlflowRun
-from pipeline.tracking.model import check_alias, register_best
-from pipeline.tracking.recorder import PARENT_TAG, ROLE_TAG
+from pipeline.tracking.registry import check_alias
 from pipeline.tracking.store import (
     ENV_URI,
     TrackingError,
     artifact_location,
     check_store,
     connect,
-    one_line,
     resolve_uri,
+    set_mlflow_environment,
     ui_hint,
 )
-from pipeline.tracking.summary import summarize
+from pipeline.tracking.tags import ROLE_TAG
 
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+set_mlflow_environment()  # in the launching process, and so in every job it starts
 
 ENV_PARENT_RUN = "SCRATCHNN_PARENT_RUN"  # the sweep's parent run id, for each of its jobs
 log = logging.getLogger(__name__)
@@ -54,8 +56,7 @@ class SweepCallback(Callback):
         try:
             check_alias(config.tracking.model_alias)  # refused at the end, after every job
         except ValueError as error:
-            print(f"error: {error}", file=sys.stderr)
-            sys.exit(2)
+            fail(error, ExitCode.BAD_INPUT)
         keep_ray_local(config.hydra.launcher)
         if config.task == "train" and config.data.name == "mnist":  # other tasks need no data
             fetch_mnist(resolve_data_dir(config.data.data_dir))
@@ -65,8 +66,7 @@ class SweepCallback(Callback):
         try:
             parent = start_parent(config, uri)
         except TrackingError as error:
-            print(f"error: {error}", file=sys.stderr)
-            sys.exit(1)
+            fail(error, ExitCode.FAILED)
         OPEN_SWEEPS.append(parent)
         hand_to_jobs(config, uri, parent.run_id)
         log.info("sweep parent run %s", parent.run_id)
@@ -79,7 +79,7 @@ class SweepCallback(Callback):
             try:
                 end_orphans(parent)
                 rows = summarize(parent, sweep_dir, axes)
-                if config.task == "numerical_diff":
+                if config.task == Task.NUMERICAL_DIFF:
                     log_error_vs_h(parent)
                 status = "FINISHED"
             finally:
@@ -117,12 +117,8 @@ def hand_to_jobs(config: DictConfig, uri: str, parent_id: str) -> None:
 def end_orphans(parent: MlflowRun) -> None:
     """Mark KILLED the children of ``parent`` still RUNNING: their job's process died without
     ending them (SIGKILL, out of memory), so no job will."""
-    runs = parent.client.search_runs(
-        [parent.client.get_run(parent.run_id).info.experiment_id],
-        f"tags.`{PARENT_TAG}` = '{parent.run_id}' and attributes.status = 'RUNNING'",
-    )
-    for run in runs:
-        parent.client.set_terminated(run.info.run_id, "KILLED")
+    for run_id in running_children(parent.client, parent.run_id):
+        MlflowRun(parent.client, run_id).end("KILLED")
 
 
 def abandon_open_sweeps(status: str = "KILLED") -> None:
@@ -146,8 +142,7 @@ def register_best_model(client: Any, rows: list[dict[str, Any]], tracking: DictC
     try:
         registered = register_best(client, rows, name, alias)
     except Exception as exc:  # noqa: BLE001 - MLflow's and SQLAlchemy's errors
-        print(f"error: registering the best model as {name}: {one_line(exc)}", file=sys.stderr)
-        sys.exit(1)
+        fail(f"registering the best model as {name}: {one_line(exc)}", ExitCode.FAILED)
     if registered is not None:
         print(f"registered: models:/{name}@{alias} is version {registered[1]}, run {registered[0]}")
 

@@ -15,13 +15,13 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from pipeline.config import ConfigError
+from pipeline.loopback import is_loopback
 from pipeline.tracking.store import ENV_URI, is_server, resolve_uri
 
 ENV_RAY_ADDRESS = "RAY_ADDRESS"
 # "0" makes Ray use 127.0.0.1 as this node's address (the name says Windows/macOS, the switch
 # works everywhere); otherwise Ray binds and dials the machine's network address.
 ENV_RAY_CLUSTER = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def ray_address(launcher: Any) -> str | None:
@@ -32,11 +32,11 @@ def ray_address(launcher: Any) -> str | None:
     return None if address in (None, "", "local") else address
 
 
-def is_loopback(address: str) -> bool:
+def is_local_ray(address: str) -> bool:
     """Whether a Ray address (``host:port``, ``ray://host:port``, ``auto``) is this machine's
     loopback; ``auto`` is not (it may be a cluster of many machines)."""
     host = address.split("://")[-1].rsplit(":", 1)[0] if ":" in address else address
-    return host.strip("[]") in LOOPBACK
+    return is_loopback(host)
 
 
 def _target(launcher: Any) -> str:
@@ -52,7 +52,7 @@ def remote_reason(launcher: Any) -> str | None:
         return "hydra/launcher=ray_aws runs jobs on AWS machines"
     if target.endswith(".RayLauncher"):
         address = ray_address(launcher)
-        if address is not None and not is_loopback(address):
+        if address is not None and not is_local_ray(address):
             return f"hydra/launcher=ray runs jobs on the Ray cluster at {address}"
     return None
 
@@ -82,5 +82,5 @@ def keep_ray_local(launcher: Any) -> None:
     ``ray`` is imported (the Ray launcher imports it when it launches)."""
     if _target(launcher).endswith(".RayLauncher"):
         address = ray_address(launcher)
-        if address is None or is_loopback(address):
+        if address is None or is_local_ray(address):
             os.environ.setdefault(ENV_RAY_CLUSTER, "0")

@@ -4,4 +4,7 @@ data    fetch and verify the full MNIST into the cache (``make data``)
 rerun   run a tracked run again and compare it point by point (``make rerun RUN=<id>``)
 ui      the MLflow UI on the project's store, on 127.0.0.1 (``make ui``)
 server  an MLflow tracking server for runs and sweeps, on 127.0.0.1 (``make server``)
+serve   a run's model over HTTP, on 127.0.0.1 (``make serve``)
+May import anything below them; MLflow's client only through ``pipeline.tracking``.
+Errors: one line and an exit code of ``pipeline.errors.ExitCode``.
 """

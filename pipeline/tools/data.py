@@ -8,6 +8,7 @@ import logging
 import sys
 import time
 
+from pipeline.errors import ExitCode, report
 from pipeline.stages.data.mnist import (
     CACHE_NAME,
     ENV_DATA_DIR,
@@ -27,13 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         raw = fetch_mnist(data_dir)
     except MnistUnavailableError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return report(exc, ExitCode.FAILED)
     print(
         f"MNIST ready: {len(raw['train_labels'])} train + {len(raw['test_labels'])} test images, "
         f"sha256 verified, cache {data_dir / CACHE_NAME} ({time.perf_counter() - start:.2f} s)"
     )
-    return 0
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

@@ -17,13 +17,16 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from pipeline.config import ConfigError, project_config
+from pipeline.errors import ExitCode, fail
 from pipeline.stages.data.mnist import MnistUnavailableError
 from pipeline.tracking import provenance
-from pipeline.tracking.recorder import JobInfo, flatten
-from pipeline.tracking.store import TrackingError, check_store, one_line, resolve_uri
+from pipeline.tracking.lookup import download, metric_points, open_run
+from pipeline.tracking.recorder import CONFIG_DIR, CONFIG_FILE, JobInfo, flatten
+from pipeline.tracking.store import TrackingError, resolve_uri
 
 PROVENANCE_TAGS = ("git_commit", "data_sha256", "numpy_version", "code_version")
 TRAINING_ORDER = ("train_loss", "train_acc", "test_acc")  # compared first: they come first
+CONFIG_ARTIFACT = f"{CONFIG_DIR}/{CONFIG_FILE}"
 
 
 def _training_order(key: str) -> tuple[int, str]:
@@ -34,26 +37,12 @@ def logged_config(client: Any, run_id: str, uri: str) -> Any:
     """The run's resolved config, typed by the schema, logging to the same store; a key the
     run predates takes today's value."""
     with tempfile.TemporaryDirectory() as tmp:
-        path = client.download_artifacts(run_id, "config/config_resolved.yaml", tmp)
+        path = download(client, run_id, CONFIG_ARTIFACT, tmp)
+        if path is None:
+            raise TrackingError(f"run {run_id} has no {CONFIG_ARTIFACT}: it cannot be rerun")
         cfg = OmegaConf.merge(project_config(), OmegaConf.load(path))
     cfg.tracking.uri, cfg.force = uri, True
     return cfg
-
-
-def original_run(uri: str, run_id: str) -> tuple[Any, Any]:
-    """(client, run) of ``run_id`` in the store ``uri``; a ``TrackingError`` naming both if
-    the store or the run does not exist (and nothing is created)."""
-    check_store(uri)
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
-        raise TrackingError(f"tracking store {uri} does not exist: no run {run_id} in it")
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(uri)
-    try:
-        return client, client.get_run(run_id)
-    except MlflowException as exc:
-        raise TrackingError(f"run {run_id} in {uri}: {one_line(exc)}") from None
 
 
 def first_difference(client: Any, original: Any, rerun: Any) -> str | None:
@@ -62,10 +51,8 @@ def first_difference(client: Any, original: Any, rerun: Any) -> str | None:
     since, e.g. the gradient check): ``rerun`` names them, they are no difference."""
     keys = sorted(original.data.metrics, key=_training_order)
     for key in keys:
-        before = sorted(
-            (m.step, m.value) for m in client.get_metric_history(original.info.run_id, key)
-        )
-        after = sorted((m.step, m.value) for m in client.get_metric_history(rerun.info.run_id, key))
+        before = metric_points(client, original.info.run_id, key)
+        after = metric_points(client, rerun.info.run_id, key)
         if len(before) != len(after):
             return f"{key}: {len(before)} points originally, {len(after)} now"
         for (step, old), (_, new) in zip(before, after, strict=True):
@@ -100,17 +87,17 @@ def param_differences(original: Any, cfg: Any) -> list[str]:
     ]
 
 
-def rerun(run_id: str, uri: str, outputs_dir: str) -> int:
+def rerun(run_id: str, uri: str, outputs_dir: str) -> ExitCode:
     """Rerun ``run_id`` and print the verdict; returns the exit status."""
     from pipeline.run import run
 
-    client, original = original_run(uri, run_id)
+    client, original = open_run(uri, run_id)
     cfg = logged_config(client, run_id, uri)
     for line in param_differences(original, cfg):
         print(f"warning: {line}")
     out = Path(outputs_dir) / "reruns" / run_id / time.strftime("%Y-%m-%d_%H-%M-%S")
     result = run(cfg, JobInfo(output_dir=out, tags={"rerun_of": run_id}))
-    again = client.get_run(result["run_id"])
+    _, again = open_run(uri, result["run_id"])
     for line in provenance_warnings(original, again):
         print(line)
     difference = first_difference(client, original, again)
@@ -119,9 +106,9 @@ def rerun(run_id: str, uri: str, outputs_dir: str) -> int:
         print(f"note: the rerun also logs metrics the original predates: {', '.join(added)}")
     if difference is None:
         print(f"identical: rerun {again.info.run_id} reproduces run {run_id} bit for bit")
-        return 0
+        return ExitCode.OK
     print(f"different: rerun {again.info.run_id} of run {run_id}: first difference: {difference}")
-    return 1
+    return ExitCode.FAILED
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -136,11 +123,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         sys.exit(rerun(args.run_id, uri, args.outputs_dir))
     except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+        fail(error, ExitCode.BAD_INPUT)
     except (TrackingError, MnistUnavailableError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
+        fail(error, ExitCode.FAILED)
 
 
 if __name__ == "__main__":

@@ -14,12 +14,14 @@ import argparse
 import os
 import sys
 
+from pipeline import loopback
 from pipeline.config import project_config
-from pipeline.tools.rerun import original_run
-from pipeline.tools.ui import LOOPBACK
+from pipeline.errors import ExitCode, fail
 from pipeline.tools.ui import PORT as UI_PORT
-from pipeline.tracking.model import has_model, latest_sweep_best, model_uri
-from pipeline.tracking.store import ENV_URI, TrackingError, check_store, resolve_uri
+from pipeline.tools.ui import mlflow_program
+from pipeline.tracking.lookup import open_run
+from pipeline.tracking.registry import has_model, model_uri, newest_best_run
+from pipeline.tracking.store import ENV_URI, TrackingError, resolve_uri, set_mlflow_environment
 
 PORT = UI_PORT + 1  # so that `make ui` and `make serve` run side by side
 
@@ -29,7 +31,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", help="the run id; default: the best run of the newest sweep")
     parser.add_argument("--port", type=int, default=PORT)
-    parser.add_argument("--host", default=LOOPBACK, help="default: loopback only")
+    parser.add_argument("--host", default=loopback.HOST, help="default: loopback only")
     parser.add_argument("--experiment", default=defaults.tracking.experiment)
     parser.add_argument("--outputs-dir", default=defaults.outputs_dir)
     return parser.parse_args(argv)
@@ -39,18 +41,13 @@ def run_to_serve(uri: str, run_id: str | None, experiment: str) -> str:
     """``run_id``, or the best run of the newest sweep of ``experiment``, once checked to
     have a model; a one-line ``TrackingError`` otherwise."""
     if run_id is None:
-        check_store(uri)
-        from mlflow.tracking import MlflowClient
-
-        client = MlflowClient(uri)
-        found = client.get_experiment_by_name(experiment)
-        run_id = found and latest_sweep_best(client, found.experiment_id)
+        run_id = newest_best_run(uri, experiment)
         if not run_id:
             raise TrackingError(
                 f"no sweep with a best run in experiment {experiment!r} of {uri}: "
                 "run `make sweep`, or name a run: make serve RUN=<run id>"
             )
-    client, _ = original_run(uri, run_id)
+    client, _ = open_run(uri, run_id)
     if not has_model(client, run_id):
         raise TrackingError(
             f"run {run_id} has no model (it diverged, or ran with tracking.log_model=false "
@@ -61,9 +58,8 @@ def run_to_serve(uri: str, run_id: str | None, experiment: str) -> str:
 
 def mlflow_command(args: argparse.Namespace, run_id: str) -> list[str]:
     """The ``mlflow models serve`` command line for ``args`` and ``run_id``."""
-    mlflow = os.path.join(os.path.dirname(sys.executable), "mlflow")
     return [
-        mlflow, "models", "serve", "-m", model_uri(run_id), "--env-manager", "local",
+        mlflow_program(), "models", "serve", "-m", model_uri(run_id), "--env-manager", "local",
         "--host", args.host, "--port", str(args.port),
     ]  # fmt: skip
 
@@ -74,16 +70,14 @@ def main(argv: list[str] | None = None) -> None:
     try:
         run_id = run_to_serve(uri, args.run, args.experiment)
     except TrackingError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
+        fail(error, ExitCode.FAILED)
     print(
         f"serving {model_uri(run_id)} of {uri}\n"
         f'  POST http://{args.host}:{args.port}/invocations  {{"inputs": [[pixels]]}}',
         flush=True,
     )
     os.environ[ENV_URI] = uri  # where `mlflow models serve` finds runs:/
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    set_mlflow_environment()
     # MLflow starts the scoring server as `uvicorn`, found on PATH: this environment's
     bin_dir = os.path.dirname(sys.executable)
     os.environ["PATH"] = os.pathsep.join([bin_dir, os.environ.get("PATH", "")])

@@ -13,12 +13,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
+from pipeline import loopback
 from pipeline.config import project_config
-from pipeline.tools.ui import LOOPBACK, PORT, runs_url
-from pipeline.tracking.store import TrackingError, check_store, without_password
+from pipeline.errors import ExitCode, fail
+from pipeline.tools.ui import PORT, mlflow_program, runs_url
+from pipeline.tracking.store import (
+    TrackingError,
+    check_store,
+    experiment_id,
+    set_mlflow_environment,
+    without_password,
+)
 
 SERVER_DIR = "server"  # under the outputs dir: the server's own store, apart from `make ui`'s
 
@@ -27,7 +34,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     defaults = project_config()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=PORT)
-    parser.add_argument("--host", default=LOOPBACK, help="default: loopback only")
+    parser.add_argument("--host", default=loopback.HOST, help="default: loopback only")
     parser.add_argument("--outputs-dir", default=defaults.outputs_dir)
     parser.add_argument(
         "--experiment", default=defaults.tracking.experiment, help="whose runs table to link"
@@ -51,20 +58,11 @@ def default_locations(outputs_dir: str) -> tuple[str, str]:
     return f"sqlite:///{(root / 'mlflow.db').as_posix()}", (root / "mlartifacts").as_uri()
 
 
-def experiment_id(store: str, name: str) -> str | None:
-    """The id of experiment ``name`` in ``store`` (None if it has none yet)."""
-    from mlflow.tracking import MlflowClient
-
-    found = MlflowClient(store).get_experiment_by_name(name)
-    return found.experiment_id if found else None
-
-
 def mlflow_command(args: argparse.Namespace) -> list[str]:
     """The ``mlflow server`` command line for ``args``."""
     store, artifacts = default_locations(args.outputs_dir)
-    mlflow = os.path.join(os.path.dirname(sys.executable), "mlflow")
     return [
-        mlflow,
+        mlflow_program(),
         "server",
         "--host",
         args.host,
@@ -88,8 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         check_store(store)
     except TrackingError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        fail(exc, ExitCode.BAD_INPUT)
     url = runs_url(args.host, args.port, None).rstrip("/")
     print(
         f"MLflow tracking server for {without_password(store)}\n"
@@ -97,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
         f"  log to it: MLFLOW_TRACKING_URI={url} make sweep   (or ARGS='tracking.uri={url}')",
         flush=True,
     )
-    os.environ["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"  # no job runners: never used
+    set_mlflow_environment(server=True)
     os.execv(command[0], command)
 
 

@@ -11,11 +11,12 @@ import argparse
 import os
 import sys
 
+from pipeline import loopback
 from pipeline.config import project_config
-from pipeline.tracking.store import is_server, resolve_uri
+from pipeline.errors import ExitCode, fail
+from pipeline.tracking.store import experiment_id, is_server, resolve_uri, set_mlflow_environment
 
 PORT = 5000  # MLflow's own default
-LOOPBACK = "127.0.0.1"  # nothing is reachable from other machines unless --host says so
 
 
 def runs_url(host: str, port: int, experiment_id: str | None) -> str:
@@ -29,37 +30,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     defaults = project_config()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=PORT)
-    parser.add_argument("--host", default=LOOPBACK, help="default: loopback only")
+    parser.add_argument("--host", default=loopback.HOST, help="default: loopback only")
     parser.add_argument("--experiment", default=defaults.tracking.experiment)
     parser.add_argument("--outputs-dir", default=defaults.outputs_dir)
     return parser.parse_args(argv)
 
 
+def mlflow_program() -> str:
+    """The ``mlflow`` command of this Python environment (the one the project installed)."""
+    return os.path.join(os.path.dirname(sys.executable), "mlflow")
+
+
 def mlflow_command(args: argparse.Namespace, uri: str) -> list[str]:
     """The ``mlflow ui`` command line for ``args``."""
-    mlflow = os.path.join(os.path.dirname(sys.executable), "mlflow")
-    return [mlflow, "ui", "--backend-store-uri", uri, "--host", args.host, "--port", str(args.port)]
+    where = ["--host", args.host, "--port", str(args.port)]
+    return [mlflow_program(), "ui", "--backend-store-uri", uri, *where]
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     uri = resolve_uri(None, args.outputs_dir)
     if is_server(uri):  # $MLFLOW_TRACKING_URI names a server, which has a UI of its own
-        print(
-            f"error: MLFLOW_TRACKING_URI={uri} is a tracking server: open its UI at {uri}",
-            file=sys.stderr,
-        )
-        sys.exit(2)
-    from mlflow.tracking import MlflowClient
-
-    experiment = MlflowClient(uri).get_experiment_by_name(args.experiment)
-    experiment_id = experiment.experiment_id if experiment else None
-    print(
-        f"MLflow UI for {uri}\n  open {runs_url(args.host, args.port, experiment_id)}", flush=True
-    )
-    if experiment_id is None:
+        message = f"MLFLOW_TRACKING_URI={uri} is a tracking server: open its UI at {uri}"
+        fail(message, ExitCode.BAD_INPUT)
+    found = experiment_id(uri, args.experiment)
+    print(f"MLflow UI for {uri}\n  open {runs_url(args.host, args.port, found)}", flush=True)
+    if found is None:
         print(f"  (no experiment {args.experiment!r} yet: run `make train` or `make sweep`)")
-    os.environ["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
+    set_mlflow_environment(server=True)
     command = mlflow_command(args, uri)
     os.execv(command[0], command)
 

@@ -5,12 +5,10 @@ single run. Each figure is logged as ``figures/<name>.png``."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from pipeline.tracking.messages import Session
+from pipeline.tracking.session import Session
 
 
 @dataclass
@@ -24,14 +22,14 @@ class LogTrainingFigures:
     confusion: list[list[int]] | None
 
     def apply(self, session: Session) -> None:
-        from pipeline.tracking import figures
+        from pipeline.figures import training
 
-        session.run.log_figure(figures.loss_curve(np.array(self.losses)), "loss_curve")
+        session.run.log_figure(training.loss_curve(np.array(self.losses)), "loss_curve")
         if self.train_acc:
-            accuracy = figures.accuracy_curves(np.array(self.train_acc), np.array(self.test_acc))
+            accuracy = training.accuracy_curves(np.array(self.train_acc), np.array(self.test_acc))
             session.run.log_figure(accuracy, "accuracy_curves")
         if self.confusion is not None:
-            matrix = figures.confusion_matrix(np.array(self.confusion))
+            matrix = training.confusion_matrix(np.array(self.confusion))
             session.run.log_figure(matrix, "confusion_matrix")
 
 
@@ -46,17 +44,17 @@ class LogDigitFigures:
     image_shape: list[int]
 
     def apply(self, session: Session) -> None:
-        from pipeline.tracking import digit_figures
+        from pipeline.figures import digits
 
         shape = tuple(self.image_shape)
         with np.load(self.weights, allow_pickle=False) as weights:
-            session.run.log_figure(digit_figures.w1_filters(weights["W1"], shape), "w1_filters")
+            session.run.log_figure(digits.w1_filters(weights["W1"], shape), "w1_filters")
         with np.load(self.misclassified, allow_pickle=False) as wrong:
-            digits = digit_figures.misclassified(
+            figure = digits.misclassified(
                 wrong["images"].reshape(-1, *shape), wrong["true"], wrong["predicted"],
                 int(wrong["n_wrong"]), int(wrong["n_test"]),
             )  # fmt: skip
-        session.run.log_figure(digits, "misclassified")
+        session.run.log_figure(figure, "misclassified")
 
 
 @dataclass
@@ -67,6 +65,6 @@ class LogDescentFigure:
     lr: float
 
     def apply(self, session: Session) -> None:
-        from pipeline.tracking import figures
+        from pipeline.figures import lessons
 
-        session.run.log_figure(figures.descent_path(np.array(self.path), self.lr), "descent_path")
+        session.run.log_figure(lessons.descent_path(np.array(self.path), self.lr), "descent_path")

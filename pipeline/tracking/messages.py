@@ -11,30 +11,17 @@ and matplotlib are imported only where a message is applied.
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, get_args
 
 import numpy as np
 
 from pipeline.tracking.figure_messages import LogDescentFigure, LogDigitFigures, LogTrainingFigures
 from pipeline.tracking.mlflow_run import MlflowRun
+from pipeline.tracking.session import Session
 from pipeline.tracking.store import connect
-
-
-class Session:
-    """The MLflow side of one job process: its store (client and experiment) and open run."""
-
-    def __init__(self) -> None:
-        self.stores: dict[tuple[str, str], tuple[Any, str]] = {}  # (uri, experiment) -> ...
-        self.client: Any = None
-        self.experiment_id: str | None = None
-        self.run: MlflowRun | None = None
-
-    def end_open_run(self, status: str) -> None:
-        """Close the run a job left open (its process died, or it never ended it)."""
-        if self.run is not None:
-            run, self.run = self.run, None
-            run.end(status)
 
 
 @dataclass
@@ -173,17 +160,21 @@ class LogDataset:
 @dataclass
 class LogModel:
     """The network of ``weights_path`` (``.npz``) as the run's MLflow model ``model/``, with
-    the rows of ``example_path`` (``.npy``) as its input example
-    (``pipeline.tracking.model``)."""
+    the rows of ``example_path`` (``.npy``) as its input example: saved as a folder
+    (``pipeline.model.save``), logged through the run's client (no fluent active run, whose
+    end would mark the run FINISHED; no global tracking URI)."""
 
     weights_path: str
     example_path: str
     activation: str
 
     def apply(self, session: Session) -> None:
-        from pipeline.tracking.model import log_model
+        from pipeline.model.save import MODEL_DIR, save_model
 
-        log_model(session.run, self.weights_path, self.example_path, self.activation)
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp) / MODEL_DIR
+            save_model(folder, self.weights_path, self.example_path, self.activation)
+            session.run.log_artifact(folder, MODEL_DIR)
 
 
 @dataclass

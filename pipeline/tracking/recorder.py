@@ -32,12 +32,10 @@ from pipeline.tracking.messages import (
     TagRun,
 )
 from pipeline.tracking.store import artifact_location, check_store, resolve_uri
+from pipeline.tracking.tags import FINGERPRINT_TAG, JOB_TAG_PREFIX, PARENT_TAG, ROLE_TAG
 from pipeline.tracking.writer import InProcess, WriterProcess
 
-FINGERPRINT_TAG = "scratchnn.fingerprint"
-ROLE_TAG = "scratchnn.role"  # "job" or "sweep"
-JOB_TAG_PREFIX = "scratchnn.job."  # on a sweep's parent: scratchnn.job.<number> = run id
-PARENT_TAG = "mlflow.parentRunId"  # MLflow nests a run under the run this tag names
+CONFIG_DIR, CONFIG_FILE = "config", "config_resolved.yaml"  # the resolved config: what reruns run
 DIGEST_CHARS = 36  # of the data sha256 in a dataset's digest: MLflow's column holds 36
 WRITER, IN_PROCESS = WriterProcess(), InProcess()  # one of each per process, reused by its jobs
 atexit.register(WRITER.close)
@@ -198,8 +196,8 @@ class Recorder:
         from omegaconf import OmegaConf
 
         out = self._output_dir()
-        (out / "config_resolved.yaml").write_text(OmegaConf.to_yaml(self.resolved))
-        self.save_file(out / "config_resolved.yaml", "config")
+        (out / CONFIG_FILE).write_text(OmegaConf.to_yaml(self.resolved))
+        self.save_file(out / CONFIG_FILE, CONFIG_DIR)
         if (out / ".hydra").is_dir():
             self.save_file(out / ".hydra", "hydra")
 

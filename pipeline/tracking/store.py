@@ -14,6 +14,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from pipeline.errors import one_line
+
 ENV_URI = "MLFLOW_TRACKING_URI"
 # The stores this project tracks to: MLflow's SQL databases (SQLAlchemy URIs, with or without
 # "+driver"), a tracking server, and a local folder.
@@ -23,6 +25,13 @@ SERVER_SCHEMES = ("http", "https")
 # driver (e.g. psycopg, the `team` extra) takes a timeout in seconds under this name.
 CONNECT_TIMEOUT_ARG = {"postgresql": "connect_timeout", "mysql": "connect_timeout"}
 SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
+# MLflow's settings in every process of ours that loads it: no telemetry calls (they also delay
+# the exit), no progress bars in the logs; a server or UI starts no job runners (never used).
+MLFLOW_DEFAULTS = {
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+}
+SERVER_DEFAULTS = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 
 class TrackingError(RuntimeError):
@@ -161,6 +170,16 @@ def connect(uri: str, experiment: str, location: str | None) -> tuple[Any, str]:
     return client, found.experiment_id
 
 
-def one_line(exc: BaseException) -> str:
-    """``exc`` as one line of text."""
-    return " ".join(str(exc).split()) or type(exc).__name__
+def experiment_id(uri: str, name: str) -> str | None:
+    """The id of experiment ``name`` in the store ``uri``; None if it has none (yet)."""
+    from mlflow.tracking import MlflowClient
+
+    found = MlflowClient(uri).get_experiment_by_name(name)
+    return found.experiment_id if found else None
+
+
+def set_mlflow_environment(server: bool = False) -> None:
+    """MLflow's settings for a process that loads it (``MLFLOW_DEFAULTS``; for an ``mlflow``
+    server or UI also ``SERVER_DEFAULTS``), unless the user's environment sets them."""
+    for name, value in {**MLFLOW_DEFAULTS, **(SERVER_DEFAULTS if server else {})}.items():
+        os.environ.setdefault(name, value)

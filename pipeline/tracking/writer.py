@@ -6,7 +6,7 @@ metric point. ``WriterProcess`` moves all of it into a child, ``python -m
 pipeline.tracking.writer``, that runs on the other core while the job trains: the job only
 writes JSON lines to a pipe (through a feeder thread: never blocked, not even while the
 writer still imports MLflow) and waits only where it needs an answer (``call``). It saves
-about a quarter of ``make train ARGS='experiment=book'`` (README, "Performance"). A sweep
+about a quarter of ``make train ARGS='experiment=book'`` (docs/performance.md). A sweep
 keeps every core training, where it saves nothing, so sweep jobs use ``InProcess``.
 
 If the job dies, the writer sees its pipe close, applies what it received and marks a run
@@ -25,8 +25,10 @@ import threading
 from dataclasses import asdict
 from typing import Any, TextIO
 
-from pipeline.tracking.messages import MESSAGES, EndRun, Message, Session
-from pipeline.tracking.store import TrackingError, one_line
+from pipeline.errors import one_line
+from pipeline.tracking.messages import MESSAGES, EndRun, Message
+from pipeline.tracking.session import Session
+from pipeline.tracking.store import TrackingError, set_mlflow_environment
 
 
 def apply(message: Message, session: Session) -> Any:
@@ -149,8 +151,7 @@ def serve(lines: TextIO, answers: TextIO) -> None:
 
 
 def main() -> None:
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # no network calls, no exit delay
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    set_mlflow_environment()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "w")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a stray print must not reach the pipe

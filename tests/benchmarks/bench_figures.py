@@ -7,7 +7,7 @@ Run: ``python tests/benchmarks/bench_figures.py [--quick] [--reps N]``
 (b) Each figure built and written as PNG (what ``MlflowClient.log_figure`` does before the
     upload), in a warm process, median of N: a run's five figures (W1 for 25, 50 and 100
     hidden units) and the sweep's two. Inputs are random: the cost does not depend on them.
-(c) W1 drawn the slow way, one subplot per hidden unit (100), once: why ``digit_figures``
+(c) W1 drawn the slow way, one subplot per hidden unit (100), once: why ``pipeline.figures.digits``
     draws one mosaic.
 (d) ``LogDigitFigures`` applied to a run of a SQLite store (reading the two ``.npz``, drawing,
     uploading both PNGs) plus the job's ``misclassified.npz``: the wall time the digit
@@ -31,7 +31,7 @@ from timing import ROOT, template_store
 
 CODE_IMPORT = (
     "import time; t = time.perf_counter(); import matplotlib.figure; "
-    "from pipeline.tracking import figures, digit_figures; print(time.perf_counter() - t)"
+    "from pipeline.figures import training, digits; print(time.perf_counter() - t)"
 )
 
 
@@ -46,18 +46,18 @@ def median_seconds(make, reps: int) -> float:
 
 
 def figure_makers(rng: np.random.Generator) -> dict:
-    from pipeline.tracking import digit_figures, figures, sweep_accuracy, sweep_figures
+    from pipeline.figures import digits, sweep_accuracy, sweep_losses, training
 
     losses = 2.3 * np.exp(-np.arange(6000) / 800) + rng.random(6000) * 0.3
-    digits, counts = rng.random((25, 28, 28)), rng.integers(0, 99, (10, 10))
+    images, counts = rng.random((25, 28, 28)), rng.integers(0, 99, (10, 10))
     labels = rng.integers(0, 10, 25), rng.integers(0, 10, 25)
     grid = [{"a": a, "b": b, "train.lr": lr} for a in "123" for b in "456" for lr in "789"]
     makers = {
-        "loss_curve (6,000 points)": lambda: figures.loss_curve(losses),
-        "accuracy_curves (11 epochs)": lambda: figures.accuracy_curves(*rng.random((2, 11))),
-        "confusion_matrix (10 x 10)": lambda: figures.confusion_matrix(counts),
-        "misclassified (25 digits)": lambda: digit_figures.misclassified(digits, *labels, 60, 100),
-        "sweep loss_panels (27 x 6,000)": lambda: sweep_figures.loss_panels(
+        "loss_curve (6,000 points)": lambda: training.loss_curve(losses),
+        "accuracy_curves (11 epochs)": lambda: training.accuracy_curves(*rng.random((2, 11))),
+        "confusion_matrix (10 x 10)": lambda: training.confusion_matrix(counts),
+        "misclassified (25 digits)": lambda: digits.misclassified(images, *labels, 60, 100),
+        "sweep loss_panels (27 x 6,000)": lambda: sweep_losses.loss_panels(
             grid, [losses] * 27, "train.lr", ["a", "b"]
         ),
         "sweep accuracy_heatmaps (3 x 3 x 3)": lambda: sweep_accuracy.accuracy_heatmaps(
@@ -66,7 +66,7 @@ def figure_makers(rng: np.random.Generator) -> dict:
     }
     for hidden in (25, 50, 100):
         w1 = rng.normal(size=(784, hidden))
-        makers[f"w1_filters ({hidden} units)"] = lambda w=w1: digit_figures.w1_filters(w, (28, 28))
+        makers[f"w1_filters ({hidden} units)"] = lambda w=w1: digits.w1_filters(w, (28, 28))
     return makers
 
 
@@ -87,8 +87,8 @@ def digit_figures_in_a_job(folder: Path, reps: int) -> float:
     from mlflow.tracking import MlflowClient
 
     from pipeline.tracking.figure_messages import LogDigitFigures
-    from pipeline.tracking.messages import Session
     from pipeline.tracking.mlflow_run import MlflowRun
+    from pipeline.tracking.session import Session
 
     shutil.copyfile(template_store(folder / "template"), folder / "mlflow.db")
     client = MlflowClient(f"sqlite:///{folder}/mlflow.db")

@@ -10,7 +10,7 @@ on a new copy of an MLflow store whose schema was made before timing, with the p
 with it switched off by its config key, the two alternating, ``--reps`` times each; the
 medians are compared. The gain printed is the share of the time the piece saves:
 (off - on) / off. A piece stays in the code only where that share is at least 10 %
-(README, "Performance"). Times are printed, never asserted.
+(docs/performance.md). Times are printed, never asserted.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from numpy.typing import DTypeLike
 
 from pipeline.stages.data import mnist_sources as sources
 from pipeline.stages.data.mnist_formats import atomic_write
-from pipeline.stages.data.mnist_sources import SOURCE_ERRORS, SourceError, one_line
+from pipeline.stages.data.mnist_sources import SOURCE_ERRORS, SourceError, failure_text
 
 log = logging.getLogger(__name__)
 ENV_DATA_DIR = "SCRATCHNN_DATA_DIR"
@@ -56,7 +56,7 @@ def load_cache(data_dir: Path) -> dict[str, np.ndarray]:
             sources.verify(key, array, path)
     except (*SOURCE_ERRORS, SourceError) as exc:
         path.unlink(missing_ok=True)
-        detail = one_line(exc).removeprefix(f"{path}: ")
+        detail = failure_text(exc).removeprefix(f"{path}: ")
         raise SourceError(f"{path}: {detail}; corrupt cache removed, rebuilding") from None
     return arrays
 
@@ -88,14 +88,14 @@ def fetch_mnist(data_dir: str | os.PathLike[str]) -> dict[str, np.ndarray]:
         try:
             arrays = source(data_dir)
         except (*SOURCE_ERRORS, SourceError) as exc:
-            log.warning("MNIST source %s failed: %s", label, one_line(exc))
-            tried.append(f"{label} ({one_line(exc)})")
+            log.warning("MNIST source %s failed: %s", label, failure_text(exc))
+            tried.append(f"{label} ({failure_text(exc)})")
             continue
         if label != "cache":
             try:
                 save_cache(data_dir, arrays)
             except OSError as exc:
-                log.warning("MNIST cache not written: %s", one_line(exc))
+                log.warning("MNIST cache not written: %s", failure_text(exc))
         return arrays
     raise MnistUnavailableError("could not obtain MNIST; tried: " + "; ".join(tried))
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.errors import one_line
 from pipeline.stages.data.mnist_formats import parse_csv_uint8, parse_idx, read_idx
 
 
@@ -120,7 +121,7 @@ def from_download(data_dir: Path) -> dict[str, np.ndarray]:
         try:
             return {key: _download(mirror, key) for key in SPECS}
         except (*SOURCE_ERRORS, SourceError) as exc:
-            errors.append(f"{mirror} {one_line(exc)}")
+            errors.append(f"{mirror} {failure_text(exc)}")
     raise SourceError("; ".join(errors))
 
 
@@ -167,7 +168,9 @@ def read_wheel(wheel: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def one_line(exc: BaseException) -> str:
-    """``exc`` as a single line of text."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if isinstance(exc, SourceError) else f"{type(exc).__name__}: {text}"
+def failure_text(exc: BaseException) -> str:
+    """Why a source failed, in one line: a ``SourceError``'s own words, else the exception's
+    type and message (``OSError: ...``)."""
+    return (
+        one_line(exc) if isinstance(exc, SourceError) else f"{type(exc).__name__}: {one_line(exc)}"
+    )

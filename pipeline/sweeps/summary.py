@@ -1,7 +1,9 @@
-"""The summary a sweep's parent run gets: a CSV row per job, comparison plots, the best run.
+"""The summary a sweep's parent run gets: a CSV row per job, comparison plots, the best run
+and its model registered.
 
 The sweep's axes (``pipeline.sweeps.preflight.sweep_axes``: the keys its config sweeps over)
-order the columns and the plots.
+order the columns and the plots. The jobs' runs are read back through
+``pipeline.tracking.lookup``; the figures are ``pipeline.figures``'.
 """
 
 from __future__ import annotations
@@ -13,19 +15,14 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.config import Task
 from pipeline.tracking import provenance
+from pipeline.tracking.lookup import download, sweep_jobs
 from pipeline.tracking.mlflow_run import MlflowRun
-from pipeline.tracking.recorder import JOB_TAG_PREFIX, PARENT_TAG
+from pipeline.tracking.registry import register
+from pipeline.tracking.tags import BEST_RUN_TAG, PARENT_TAG
 
 SCORE = "metrics.final_test_acc"  # what "best" means
-BEST_RUN_TAG = "best_run_id"  # on a sweep's parent: the run with the best SCORE
-
-
-def job_runs(client: Any, parent_id: str) -> list[tuple[int, str]]:
-    """(job number, run id) of each job the parent's tags name, in job order."""
-    tags = client.get_run(parent_id).data.tags
-    prefix = len(JOB_TAG_PREFIX)
-    return sorted((int(k[prefix:]), v) for k, v in tags.items() if k.startswith(JOB_TAG_PREFIX))
 
 
 def summary_rows(runs: list[tuple[int, Any]], parent_id: str, axes: list[str]) -> list[dict]:
@@ -58,8 +55,7 @@ def best_row(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
 def summarize(parent: MlflowRun, sweep_dir: Path, axes: list[str]) -> list[dict[str, Any]]:
     """Log ``summary.csv``, the comparison plots and ``best_run_id`` to the ``parent`` run;
     return the rows."""
-    client = parent.client
-    runs = [(job, client.get_run(run_id)) for job, run_id in job_runs(client, parent.run_id)]
+    runs = sweep_jobs(parent.client, parent.run_id)
     rows = summary_rows(runs, parent.run_id, axes)
     sweep_dir.mkdir(parents=True, exist_ok=True)
     columns = list(dict.fromkeys(k for row in rows for k in row)) or ["job"]
@@ -68,7 +64,7 @@ def summarize(parent: MlflowRun, sweep_dir: Path, axes: list[str]) -> list[dict[
         writer.writeheader()
         writer.writerows(rows)
     parent.log_artifact(sweep_dir / "summary.csv", None)
-    if axes and any(run.data.params.get("task") == "train" for _, run in runs):  # not lessons
+    if axes and any(run.data.params.get("task") == Task.TRAIN for _, run in runs):  # not lessons
         _log_comparisons(parent, rows, [run.data.params for _, run in runs], sweep_dir, axes)
     tags = {"n_jobs": str(len(rows))}
     best = best_row(rows)
@@ -86,7 +82,7 @@ def _log_comparisons(
     first axis), a panel per combination of the other axes; the test accuracy as heat-maps
     over that axis and the next (a panel per value of the rest), or, with one axis only,
     against it. ``params[i]`` are those of ``rows[i]``."""
-    from pipeline.tracking import sweep_accuracy, sweep_figures  # matplotlib: only here
+    from pipeline.figures import sweep_accuracy, sweep_losses  # matplotlib: only here
 
     line_key = "train.lr" if "train.lr" in axes else axes[0]
     others = [key for key in axes if key != line_key]
@@ -94,7 +90,7 @@ def _log_comparisons(
         _losses(parent.client, r["run_id"], None if r["reused"] else sweep_dir / str(r["job"]))
         for r in rows
     ]
-    parent.log_figure(sweep_figures.loss_panels(params, curves, line_key, others), "loss_curves")
+    parent.log_figure(sweep_losses.loss_panels(params, curves, line_key, others), "loss_curves")
     scores = [r.get(SCORE) for r in rows]
     notes = ["diverged" if r["diverged_at"] else r["status"].lower() for r in rows]
     if others:
@@ -104,7 +100,7 @@ def _log_comparisons(
         parent.log_figure(heatmaps, "test_acc_heatmap")
     else:
         against = sweep_accuracy.accuracy_against(params, scores, notes, line_key)
-        parent.log_figure(against, f"test_acc_vs_{sweep_figures.short_name(line_key)}")
+        parent.log_figure(against, f"test_acc_vs_{sweep_losses.short_name(line_key)}")
 
 
 def _losses(client: Any, run_id: str, job_dir: Path | None) -> np.ndarray:
@@ -115,9 +111,21 @@ def _losses(client: Any, run_id: str, job_dir: Path | None) -> np.ndarray:
         with np.load(job_dir / "history.npz", allow_pickle=False) as history:
             return history["losses"]
     with tempfile.TemporaryDirectory() as tmp:
-        try:
-            path = client.download_artifacts(run_id, "history.npz", tmp)
-        except Exception:  # noqa: BLE001 - a killed run has no history file
+        path = download(client, run_id, "history.npz", tmp)
+        if path is None:  # a killed run has no history file
             return np.array([])
         with np.load(path, allow_pickle=False) as history:
             return history["losses"]
+
+
+def register_best(
+    client: Any, rows: list[dict[str, Any]], name: str | None, alias: str
+) -> tuple[str, str] | None:
+    """``register`` the model of the best finished run of the summary ``rows``: (its run id,
+    the version), or None if nothing was registered (``name`` None, no finished run, or the
+    best has no model)."""
+    best = best_row(rows)
+    if name is None or best is None:
+        return None
+    version = register(client, best["run_id"], name, alias)
+    return None if version is None else (best["run_id"], version)

@@ -4,7 +4,7 @@ Each figure is ONE ``imshow`` of a mosaic (``mosaic``: the tiles in one array, N
 them), not a subplot per tile: a sweep job renders these on a training core, and W1 of 100
 units as 100 subplots takes ~1 s to draw, as one mosaic ~0.15 s
 (``tests/benchmarks/bench_figures.py``). No text on the 784-pixel images themselves. Fixed
-margins, as in ``figures``.
+margins, as in ``layout``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import matplotlib as mpl
 import numpy as np
 from matplotlib.figure import Figure
 
-from pipeline.tracking.figures import side_colorbar
+from pipeline.figures.layout import side_colorbar
 
 GAP_COLOR = "0.3"  # the grid lines between tiles (NaN in the mosaic)
 TILE_INCHES = 0.62  # drawn width of one filter of W1 (28 x 28 and its gap), at least

@@ -1,7 +1,7 @@
 """A sweep's final test accuracies: a heat-map over two axes per value of the others, or,
 for a one-axis sweep, the accuracy against that axis.
 
-Runs come as in ``sweep_figures`` (an axis' values ``ordered``): ``params[i]`` (MLflow param
+Runs come as in ``sweep_losses`` (an axis' values ``ordered``): ``params[i]`` (MLflow param
 strings), ``scores[i]`` (None or NaN: the run has no accuracy) and ``notes[i]``, what to show
 instead (e.g. "diverged"). A combination no run has shows "no run".
 """
@@ -14,8 +14,8 @@ import matplotlib as mpl
 import numpy as np
 from matplotlib.figure import Figure
 
-from pipeline.tracking.figures import margins_in_inches, side_colorbar
-from pipeline.tracking.sweep_figures import (
+from pipeline.figures.layout import margins_in_inches, side_colorbar
+from pipeline.figures.sweep_losses import (
     axis_values,
     combinations,
     panel_title,

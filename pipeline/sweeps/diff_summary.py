@@ -12,17 +12,18 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.config import Task
 from pipeline.stages import numerical_diff as diff
+from pipeline.tracking.lookup import metric_points, sweep_jobs
 from pipeline.tracking.mlflow_run import MlflowRun
-from pipeline.tracking.summary import job_runs
 
 
 def errors_by_step(client: Any, run_id: str, k_max: int) -> np.ndarray:
     """(k_max,) the run's ``abs_error`` at steps 1 .. k_max, nan where it has no point."""
     errors = np.full(k_max, np.nan)
-    for metric in client.get_metric_history(run_id, "abs_error"):
-        if 1 <= metric.step <= k_max:
-            errors[metric.step - 1] = metric.value
+    for step, value in metric_points(client, run_id, "abs_error"):
+        if 1 <= step <= k_max:
+            errors[step - 1] = value
     return errors
 
 
@@ -40,11 +41,11 @@ def log_error_vs_h(parent: MlflowRun) -> None:
     """Log ``figures/error_vs_h.png`` to the sweep's ``parent`` run, from its jobs of
     ``task=numerical_diff`` (nothing when it has none)."""
     client = parent.client
-    runs = [client.get_run(run_id) for _, run_id in job_runs(client, parent.run_id)]
-    runs = [run for run in runs if run.data.params.get("task") == "numerical_diff"]
+    runs = [run for _, run in sweep_jobs(client, parent.run_id)]
+    runs = [run for run in runs if run.data.params.get("task") == Task.NUMERICAL_DIFF]
     if not runs:
         return
-    from pipeline.tracking import figures  # matplotlib: only when there is something to draw
+    from pipeline.figures import lessons  # matplotlib: only when there is something to draw
 
     k_max = max(int(run.data.params["diff.k_max"]) for run in runs)
     h = np.array([float(f"1e-{k}") for k in range(1, k_max + 1)])
@@ -55,7 +56,7 @@ def log_error_vs_h(parent: MlflowRun) -> None:
         x = float(params["diff.x"])
         panels.setdefault(x, {})[line] = errors_by_step(client, run.info.run_id, k_max)
     titles = {x: f"x = {x:g}" for x in sorted(panels)}
-    figure = figures.error_vs_h(
+    figure = lessons.error_vs_h(
         h,
         {titles[x]: panels[x] for x in titles},
         {titles[x]: guides(x, [dtype for _, dtype in panels[x]], h) for x in titles},

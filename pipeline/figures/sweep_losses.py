@@ -3,7 +3,7 @@
 A sweep's runs come as ``params`` (one dict of MLflow param strings per run) with a value
 per run (a loss curve, a score). The values of an axis are ``ordered``: by number when
 each is a number, else in the sweep's order (the order of the runs). Fixed margins, as in
-``figures``.
+``layout``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import LogLocator, StrMethodFormatter
 
-from pipeline.tracking.figures import margins_in_inches
+from pipeline.figures.layout import margins_in_inches
 
 SMOOTH_WINDOW = 100  # iterations a loss curve is averaged over (at most a tenth of the longest)
 

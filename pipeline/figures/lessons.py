@@ -1,78 +1,10 @@
-"""Figures of a run, made with matplotlib's Agg backend (no screen needed), and the layout
-helpers of every figure module (``digit_figures``, ``sweep_figures``, ``sweep_accuracy``).
-
-Each function takes arrays and returns a ``matplotlib.figure.Figure``; saving is the caller's.
-The run and sweep figures have fixed margins (``margins_in_inches``): ``tight_layout`` would
-draw each figure twice (every job of a sweep renders five figures on its training core, and
-the sweep's summary two more at its end).
-"""
+"""The figures of the notebook's lessons: the gradient descent's path over its contours, and
+the numerical derivative's error against the step h (``make sweep-h``)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from matplotlib.figure import Figure
-
-
-def margins_in_inches(fig: Figure, left: float, right: float, bottom: float, top: float,
-                      **spacing: float) -> None:  # fmt: skip
-    """``fig.subplots_adjust`` with the margins in inches (the same text room at any size);
-    ``spacing``: its ``wspace`` / ``hspace``."""
-    width, height = fig.get_size_inches()
-    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height,
-                        top=1 - top / height, **spacing)  # fmt: skip
-
-
-def side_colorbar(fig: Figure, image: Any, axes: list[Any], label: str) -> None:
-    """A colorbar for ``image``, as tall as ``axes`` and 0.1 inch right of the last."""
-    boxes = [ax.get_position() for ax in axes]
-    width = fig.get_figwidth()
-    bottom, top = min(b.y0 for b in boxes), max(b.y1 for b in boxes)
-    bar = fig.add_axes((max(b.x1 for b in boxes) + 0.1 / width, bottom, 0.14 / width, top - bottom))
-    fig.colorbar(image, cax=bar, label=label)
-
-
-def loss_curve(losses: np.ndarray) -> Figure:
-    """losses: (iters,) batch loss per iteration."""
-    fig = Figure(figsize=(6, 4))
-    ax = fig.add_subplot()
-    ax.plot(np.arange(len(losses)), losses, linewidth=0.6)
-    ax.set(xlabel="iteration", ylabel="train loss", title="Training loss")
-    ax.grid(alpha=0.3)
-    fig.subplots_adjust(left=0.11, right=0.97, bottom=0.12, top=0.92)
-    return fig
-
-
-def accuracy_curves(train_acc: np.ndarray, test_acc: np.ndarray) -> Figure:
-    """train_acc, test_acc: (epochs,) accuracy at the start of each epoch."""
-    fig = Figure(figsize=(6, 4))
-    ax = fig.add_subplot()
-    epochs = np.arange(len(train_acc))
-    ax.plot(epochs, train_acc, marker="o", label="train acc")
-    ax.plot(epochs, test_acc, marker="s", linestyle="--", label="test acc")
-    ax.set(xlabel="epoch", ylabel="accuracy", ylim=(0, 1), title="Accuracy per epoch")
-    ax.legend(loc="lower right")
-    ax.grid(alpha=0.3)
-    fig.subplots_adjust(left=0.11, right=0.97, bottom=0.12, top=0.92)
-    return fig
-
-
-def confusion_matrix(confusion: np.ndarray) -> Figure:
-    """confusion: (C, C) counts, rows = true class, columns = predicted class."""
-    fig = Figure(figsize=(5.5, 5))
-    ax = fig.add_subplot()
-    image = ax.imshow(confusion, cmap="Blues")
-    n = len(confusion)
-    ax.set(xticks=range(n), yticks=range(n), xlabel="predicted", ylabel="true")
-    ax.set_title("Confusion matrix (test set)")
-    threshold = confusion.max() / 2
-    for (row, col), count in np.ndenumerate(confusion):
-        color = "white" if count > threshold else "black"
-        ax.text(col, row, str(count), ha="center", va="center", fontsize=7, color=color)
-    fig.colorbar(image, ax=ax, fraction=0.046)
-    fig.subplots_adjust(left=0.08, right=0.88, bottom=0.1, top=0.93)
-    return fig
 
 
 def descent_path(path: np.ndarray, lr: float) -> Figure:

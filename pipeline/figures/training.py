@@ -1,0 +1,52 @@
+"""A training run's figures: the loss curve, the accuracy per epoch, the confusion matrix.
+
+Each function takes arrays and returns a ``matplotlib.figure.Figure`` (Agg: no screen needed);
+saving is the caller's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+
+
+def loss_curve(losses: np.ndarray) -> Figure:
+    """losses: (iters,) batch loss per iteration."""
+    fig = Figure(figsize=(6, 4))
+    ax = fig.add_subplot()
+    ax.plot(np.arange(len(losses)), losses, linewidth=0.6)
+    ax.set(xlabel="iteration", ylabel="train loss", title="Training loss")
+    ax.grid(alpha=0.3)
+    fig.subplots_adjust(left=0.11, right=0.97, bottom=0.12, top=0.92)
+    return fig
+
+
+def accuracy_curves(train_acc: np.ndarray, test_acc: np.ndarray) -> Figure:
+    """train_acc, test_acc: (epochs,) accuracy at the start of each epoch."""
+    fig = Figure(figsize=(6, 4))
+    ax = fig.add_subplot()
+    epochs = np.arange(len(train_acc))
+    ax.plot(epochs, train_acc, marker="o", label="train acc")
+    ax.plot(epochs, test_acc, marker="s", linestyle="--", label="test acc")
+    ax.set(xlabel="epoch", ylabel="accuracy", ylim=(0, 1), title="Accuracy per epoch")
+    ax.legend(loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.subplots_adjust(left=0.11, right=0.97, bottom=0.12, top=0.92)
+    return fig
+
+
+def confusion_matrix(confusion: np.ndarray) -> Figure:
+    """confusion: (C, C) counts, rows = true class, columns = predicted class."""
+    fig = Figure(figsize=(5.5, 5))
+    ax = fig.add_subplot()
+    image = ax.imshow(confusion, cmap="Blues")
+    n = len(confusion)
+    ax.set(xticks=range(n), yticks=range(n), xlabel="predicted", ylabel="true")
+    ax.set_title("Confusion matrix (test set)")
+    threshold = confusion.max() / 2
+    for (row, col), count in np.ndenumerate(confusion):
+        color = "white" if count > threshold else "black"
+        ax.text(col, row, str(count), ha="center", va="center", fontsize=7, color=color)
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.subplots_adjust(left=0.08, right=0.88, bottom=0.1, top=0.93)
+    return fig

@@ -1,0 +1,61 @@
+"""Runs looked up in a store and read back: a run by id, a sweep's jobs, metric points, files.
+
+What the sweep's summary, the registry and the tools read from a store comes through here,
+so that they never hold a client's API themselves. Errors become one-line ``TrackingError``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import one_line
+from pipeline.tracking.store import TrackingError, check_store, scheme
+from pipeline.tracking.tags import JOB_TAG_PREFIX, PARENT_TAG
+
+
+def open_run(uri: str, run_id: str) -> tuple[Any, Any]:
+    """(``MlflowClient``, ``mlflow.entities.Run``) of ``run_id`` in the store ``uri``; a
+    ``TrackingError`` naming both if the store or the run does not exist (nothing created)."""
+    check_store(uri)
+    if scheme(uri) == "sqlite" and not Path(uri.partition(":///")[2]).is_file():
+        raise TrackingError(f"tracking store {uri} does not exist: no run {run_id} in it")
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    try:
+        return client, client.get_run(run_id)
+    except MlflowException as exc:
+        raise TrackingError(f"run {run_id} in {uri}: {one_line(exc)}") from None
+
+
+def sweep_jobs(client: Any, parent_id: str) -> list[tuple[int, Any]]:
+    """(job number, ``Run``) of each job the sweep's parent names in its tags, in job order."""
+    tags = client.get_run(parent_id).data.tags
+    prefix = len(JOB_TAG_PREFIX)
+    named = sorted((int(k[prefix:]), v) for k, v in tags.items() if k.startswith(JOB_TAG_PREFIX))
+    return [(job, client.get_run(run_id)) for job, run_id in named]
+
+
+def running_children(client: Any, parent_id: str) -> list[str]:
+    """The ids of the runs nested under ``parent_id`` that are still RUNNING."""
+    experiment = client.get_run(parent_id).info.experiment_id
+    runs = client.search_runs(
+        [experiment], f"tags.`{PARENT_TAG}` = '{parent_id}' and attributes.status = 'RUNNING'"
+    )
+    return [run.info.run_id for run in runs]
+
+
+def metric_points(client: Any, run_id: str, key: str) -> list[tuple[int, float]]:
+    """Every point of metric ``key`` of the run: (step, value), by step."""
+    return sorted((m.step, m.value) for m in client.get_metric_history(run_id, key))
+
+
+def download(client: Any, run_id: str, artifact_path: str, folder: str) -> str | None:
+    """The run's artifact ``artifact_path``, downloaded into ``folder``: its local path, or
+    None if the run has no such artifact (e.g. a killed run has no history file)."""
+    try:
+        return client.download_artifacts(run_id, artifact_path, folder)
+    except Exception:  # noqa: BLE001 - MLflow's errors differ by store and artifact repository
+        return None
