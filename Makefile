@@ -25,7 +25,19 @@ EXTRA_submitit_slurm := slurm
 LAUNCHER_EXTRA := $(if $(EXTRA_$(LAUNCHER)),$(VENV)/.installed-$(EXTRA_$(LAUNCHER)),)
 # A server whose store is PostgreSQL needs the driver (the `team` extra).
 STORE_EXTRA := $(if $(filter postgresql%,$(STORE_URI)),$(VENV)/.installed-team,)
-.PHONY: help setup postgres test test-fast lint data train sweep sweep-gd sweep-h ui rerun bench search server serve
+.PHONY: help setup postgres chromium test test-fast lint data train sweep sweep-gd sweep-h ui ui-shot rerun bench search server serve
+
+# $(call debian,PACKAGE,TEST,USER): when the command TEST fails, apt-get installs Debian's PACKAGE
+# (as root), else one line says how; USER is what needs it (and skips without it).
+define debian
+	@$(2) >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "installing Debian's $(1) (for $(3))"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null; \
+		else \
+			echo "$(1) is not installed: sudo apt-get install $(1) ($(3) skips without it)"; \
+		fi; }
+endef
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -45,15 +57,12 @@ setup: $(STAMP) ## create .venv and install the project with dev extras (idempot
 EXTRAS := $(VENV)/.installed-ray $(VENV)/.installed-slurm $(VENV)/.installed-optuna $(VENV)/.installed-team
 
 postgres: ## Debian's PostgreSQL server binaries, for the team tests (each starts its own); apt-get installs them when missing and run as root
-	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
-		if [ "$$(id -u)" = 0 ]; then \
-			echo "installing Debian's postgresql (server binaries for tests/test_team.py)"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
-		else \
-			echo "PostgreSQL's server is not installed: sudo apt-get install postgresql (tests/test_team.py skips without it)"; \
-		fi; }
+	$(call debian,postgresql,ls /usr/lib/postgresql/*/bin/initdb,tests/test_team.py)
 
-test: setup $(EXTRAS) postgres ## run the whole test suite with the optional engines installed (what CI runs)
+chromium: ## Debian's headless Chromium, for tests/test_ui_browser.py and `make ui-shot`; apt-get installs it when missing and run as root
+	$(call debian,chromium,command -v chromium,tests/test_ui_browser.py)
+
+test: setup $(EXTRAS) postgres chromium ## run the whole test suite with the optional engines installed (what CI runs)
 	$(BIN)/python -m pytest $(ARGS)
 
 test-fast: setup ## run the tests except those marked slow
@@ -96,6 +105,9 @@ server: setup $(STORE_EXTRA) ## an MLflow tracking server on 127.0.0.1 (PORT=500
 
 ui: setup ## the MLflow UI on 127.0.0.1 (PORT=5000) on the project's store; prints the URL
 	$(BIN)/python -m pipeline.tools.ui $(if $(PORT),--port $(PORT))
+
+ui-shot: setup chromium ## the README's picture of the UI, docs/images/mlflow-ui.png, taken by headless Chromium from the project's store; ARGS='--page sweep --out F.png'
+	$(BIN)/python -m pipeline.tools.ui_shot $(ARGS)
 
 serve: setup ## serve a run's model on 127.0.0.1 (PORT=5001): make serve RUN=<run id>; without RUN the newest sweep's best run
 	$(BIN)/python -m pipeline.tools.serve $(if $(RUN),--run $(RUN)) $(if $(PORT),--port $(PORT))

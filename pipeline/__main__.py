@@ -24,7 +24,7 @@ from pipeline.run import run
 from pipeline.stages.data.mnist import MnistUnavailableError
 from pipeline.sweeps.callback import ENV_PARENT_RUN, abandon_open_sweeps
 from pipeline.sweeps.preflight import check_command_line
-from pipeline.tracking.recorder import JobInfo
+from pipeline.tracking.recorder import JobInfo, command_line
 from pipeline.tracking.store import TrackingError, resolve_uri, ui_hint
 
 
@@ -40,10 +40,11 @@ def job_info() -> JobInfo:
     """This job's output dir and, in a sweep, its number and the parent run (handed to every
     job by ``pipeline.sweeps.callback.hand_to_jobs``)."""
     hc = HydraConfig.get()
-    output_dir = Path(hc.runtime.output_dir)
+    output_dir, command = Path(hc.runtime.output_dir), command_line(list(hc.overrides.task))
     if hc.mode != RunMode.MULTIRUN:
-        return JobInfo(output_dir=output_dir)
-    return JobInfo(output_dir, job_num=hc.job.num, parent_run_id=os.environ.get(ENV_PARENT_RUN))
+        return JobInfo(output_dir=output_dir, command=command)
+    parent = os.environ.get(ENV_PARENT_RUN)
+    return JobInfo(output_dir, job_num=hc.job.num, parent_run_id=parent, command=command)
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")

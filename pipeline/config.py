@@ -91,9 +91,9 @@ class TrackingConfig:
     experiment: str = MISSING
     log_figures: bool = MISSING
     writer_process: bool = MISSING  # a single run's MLflow calls in a process of their own
-    log_model: bool = MISSING  # a finished run logs its network as an MLflow model (model/)
+    log_model: bool = MISSING  # a finished run logs its network as an MLflow logged model
     registered_model: str | None = MISSING  # a sweep registers its best model as; null: none
-    model_alias: str = MISSING  # the registered model's alias that points at that version
+    model_alias: str = MISSING  # the alias that moves to that version if it beats the holder
 
 
 @dataclass

@@ -9,23 +9,15 @@ from __future__ import annotations
 import ipaddress
 import os
 import signal
-import socket
 import subprocess
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from pipeline.loopback import is_loopback
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from pipeline.tools.processes import answers, free_port  # noqa: F401 - tests take them from here
 
 
 def start_logged(command: list[str], log: Path, **options) -> subprocess.Popen:
@@ -60,15 +52,6 @@ def wait_until(
             pytest.fail(f"{what} did not start:\n{log.read_text()[-3000:]}")
         time.sleep(0.3)
     return time.monotonic() - start
-
-
-def answers(url: str) -> bool:
-    """Whether ``url`` answers 200 now."""
-    try:
-        with urllib.request.urlopen(url, timeout=2) as reply:
-            return reply.status == 200
-    except OSError:
-        return False
 
 
 def gone_within(process: subprocess.Popen, seconds: float) -> bool:

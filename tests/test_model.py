@@ -1,8 +1,11 @@
-"""A finished run's network as an MLflow model: logged, loaded by URI, registered."""
+"""A finished run's network as an MLflow 3 logged model: logged, loaded by URI, registered,
+its alias moved only to a better model. Read back through ``MlflowClient``."""
 
 from __future__ import annotations
 
+import json
 import shutil
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -15,12 +18,16 @@ from pipeline.jobs.training import EXAMPLE_ROWS
 from pipeline.run import run
 from pipeline.stages.data import load_data
 from pipeline.sweeps.summary import register_best
+from pipeline.tracking.logged_model import new_logged_model
+from pipeline.tracking.mlflow_run import MlflowRun
 from pipeline.tracking.recorder import JobInfo
 from pipeline.tracking.registry import check_alias, has_model, register
+from pipeline.tracking.store import TrackingError
 from scratchnn import TwoLayerNet
 from tests.conftest import compose_config, run_pipeline
 
 OVERRIDES = ("train.iters=120", "train.batch_size=50", "train.lr=1.0", "model.hidden_size=16")
+FINAL = {"final_train_acc", "final_test_acc", "final_train_loss", "final_test_loss"}
 
 
 @pytest.fixture(scope="module")
@@ -69,10 +76,49 @@ def test_the_model_predicts_what_the_network_does(logged, uri):
     np.testing.assert_allclose(probabilities, reference_probabilities(x_test, params), rtol=1e-5)
 
 
+def the_logged_model(client: MlflowClient, run_id: str):
+    """The one logged model of the run's experiment whose source is the run."""
+    experiment_id = client.get_run(run_id).info.experiment_id
+    found = [m for m in client.search_logged_models([experiment_id]) if m.source_run_id == run_id]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_the_run_logs_an_mlflow_3_logged_model(logged, uri):
+    client, run_id, x_test, params = logged
+    model = the_logged_model(client, run_id)
+    run = client.get_run(run_id)
+    assert (model.name, str(model.status), model.model_type) == ("model", "READY", "TwoLayerNet")
+    assert [output.model_id for output in run.outputs.model_outputs] == [model.model_id]
+    assert model.params["train.lr"] == "1.0" and model.params["model.hidden_size"] == "16"
+    assert model.params == {
+        key: value
+        for key, value in run.data.params.items()
+        if key.split(".")[0] in ("data", "model", "train", "seed")
+        and key not in ("data.data_dir", "train.numerical_threads")
+    }
+    assert model.tags["data_sha256"] == run.data.tags["data_sha256"]
+    assert model.tags["weights_sha256"] == run.data.tags["weights_sha256"]
+    metrics = {m.key: m for m in model.metrics}
+    assert set(metrics) == FINAL
+    assert {key: m.value for key, m in metrics.items()} == {k: run.data.metrics[k] for k in FINAL}
+    digest = run.data.tags["data_sha256"][:36]
+    assert (metrics["final_test_acc"].dataset_name, metrics["final_test_acc"].dataset_digest) == (
+        "synthetic-test", digest)  # fmt: skip
+    assert metrics["final_train_loss"].dataset_name == "synthetic-train"
+    assert len(client.get_metric_history(run_id, "final_test_acc")) == 1  # the run's, not twice
+    loaded = mlflow.pyfunc.load_model(model.model_uri)  # models:/<model id>
+    assert np.array_equal(loaded.predict(x_test), network(params).predict(x_test))
+    assert (loaded.metadata.model_id, loaded.metadata.run_id) == (model.model_id, run_id)
+    run_files = {a.path for a in client.list_artifacts(run_id)}
+    assert "weights.npz" in run_files and "model" not in run_files  # the logged model's files
+
+
 def test_the_model_has_a_signature_an_example_and_no_pickle(logged, uri, tmp_path):
     client, run_id, x_test, _ = logged
-    path = client.download_artifacts(run_id, "model", str(tmp_path))
+    path = client.download_artifacts(run_id, "model", str(tmp_path))  # runs:/<id>/model
     model = Model.load(path)
+    assert model.model_id == the_logged_model(client, run_id).model_id
     assert model.signature.inputs.inputs[0].shape == (-1, 64)
     assert model.signature.inputs.inputs[0].type == np.dtype(np.float32)
     assert model.signature.outputs.inputs[0].shape == (-1, 10)
@@ -104,14 +150,88 @@ def test_bad_input_is_refused_in_one_line(logged, uri, change, message):
     assert "\n" not in str(error.value).rpartition("Error: ")[2]
 
 
-def test_registering_makes_a_version_the_alias_points_at(logged, uri):
+def test_registering_makes_a_described_tagged_version_the_alias_points_at(logged, uri):
     client, run_id, x_test, params = logged
-    version = register(client, run_id, "scratchnn-test", "champion")
-    assert version == "1"
-    model = mlflow.pyfunc.load_model("models:/scratchnn-test@champion")
-    assert np.array_equal(model.predict(x_test), network(params).predict(x_test))
-    assert register(client, run_id, "scratchnn-test", "champion") == "1"  # no second version
+    registration = register(client, run_id, "scratchnn-test", "champion")
+    assert (registration.version, registration.took, registration.new) == ("1", True, True)
+    model, run = the_logged_model(client, run_id), client.get_run(run_id)
+    version = client.get_model_version_by_alias("scratchnn-test", "champion")
+    assert (str(version.version), version.run_id) == ("1", run_id)
+    assert version.source == f"models:/{model.model_id}"  # the logged model (the SQL registry
+    # keeps no model_id of its own: the tags have it)
+    score, digest = run.data.metrics["final_test_acc"], run.data.tags["data_sha256"]
+    assert version.tags == {
+        "run_id": run_id, "model_id": model.model_id, "data_sha256": digest,
+        "weights_sha256": run.data.tags["weights_sha256"],
+        **{key: str(run.data.metrics[key]) for key in FINAL},
+    }  # fmt: skip
+    description = version.description
+    assert f"Source run `{run_id}`, logged model `{model.model_id}`." in description
+    for row in (
+        "| `train.lr` | 1.0 |",
+        "| `train.batch_size` | 50 |",
+        "| `model.hidden_size` | 16 |",
+    ):
+        assert row in description
+    assert f"Test accuracy **{score:.4f}** on the data of sha256 `{digest}`." in description
+    versions = client.get_logged_model(model.model_id).tags["mlflow.modelVersions"]
+    assert json.loads(versions) == [{"name": "scratchnn-test", "version": "1"}]  # Models tab
+    loaded = mlflow.pyfunc.load_model("models:/scratchnn-test@champion")
+    assert np.array_equal(loaded.predict(x_test), network(params).predict(x_test))
+    again = register(client, run_id, "scratchnn-test", "champion")  # a resumed sweep
+    assert (again.version, again.new) == ("1", False)
+    assert again.line() == (
+        f"registered: nothing new: models:/scratchnn-test/1 (run {run_id}) @champion was "
+        "registered earlier"
+    )
     assert len(client.search_model_versions("name = 'scratchnn-test'")) == 1
+
+
+@pytest.fixture(scope="module")
+def rivals(logged):
+    """Runs in the store of ``logged`` (the best of them): {"low", "mid", "other"} -> run id,
+    low and mid worse on the same data, other on other data (another seed)."""
+    client, _, _, _ = logged
+    outputs = Path(client.tracking_uri.removeprefix("sqlite:///")).parent
+    found = {}
+    for name, overrides in (
+        ("low", ("train.lr=0.01", "train.iters=10")),
+        ("mid", ("train.iters=80",)),
+        ("other", ("train.lr=0.01", "train.iters=10", "seed=1")),
+    ):
+        cfg = compose_config(outputs, *OVERRIDES, *overrides, "tracking.writer_process=false")
+        found[name] = run(cfg, JobInfo(output_dir=outputs / name))["run_id"]
+    return found
+
+
+def test_the_alias_moves_only_to_a_better_model_on_the_same_data(logged, rivals, uri):
+    client, best, _, _ = logged
+    low, mid, other = rivals["low"], rivals["mid"], rivals["other"]
+    acc = {r: client.get_run(r).data.metrics["final_test_acc"] for r in (low, mid, best, other)}
+    assert acc[low] < acc[mid] < acc[best]
+    lines = [register(client, r, "ranked", "champion").line() for r in (mid, low, best, other)]
+    assert lines == [
+        f"registered: models:/ranked/1 (run {mid}) as champion (test_acc {acc[mid]:.4f}; "
+        "no champion before)",
+        f"registered: models:/ranked/2 (run {low}) as challenger (test_acc {acc[low]:.4f} <= "
+        f"champion v1's {acc[mid]:.4f}); champion stays at version 1",
+        f"registered: models:/ranked/3 (run {best}) as champion (test_acc {acc[best]:.4f} > "
+        f"champion v1's {acc[mid]:.4f})",
+        f"registered: models:/ranked/4 (run {other}) as champion (test_acc {acc[other]:.4f}; "
+        "champion v3 has no test_acc on the same data)",
+    ]
+    aliases = [client.get_model_version("ranked", str(v)).aliases for v in (1, 2, 3, 4)]
+    assert aliases == [[], ["challenger"], [], ["champion"]]
+    assert client.get_model_version_by_alias("ranked", "champion").run_id == other
+
+
+def test_registering_needs_the_stores_uri_as_the_processs(logged, monkeypatch):
+    client, run_id, _, _ = logged
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////elsewhere/mlflow.db")
+    with pytest.raises(TrackingError, match="needs MLFLOW_TRACKING_URI=sqlite:///") as error:
+        register(client, run_id, "elsewhere", "champion")
+    assert "\n" not in str(error.value)
+    assert client.search_registered_models("name = 'elsewhere'") == []
 
 
 def test_a_sweep_without_a_finished_run_registers_nothing(logged, make_cfg):
@@ -142,10 +262,21 @@ def test_a_run_without_a_model_is_not_registered(make_cfg, outputs):
     client = MlflowClient(f"sqlite:///{outputs}/mlflow.db")
     assert not has_model(client, run_id)
     assert client.list_artifacts(run_id, "model") == []
+    assert not client.get_run(run_id).outputs.model_outputs
     assert register(client, run_id, "scratchnn-test", "champion") is None
 
 
-@pytest.mark.parametrize("alias", ["latest", "v3", "new champion", ""])
+def test_a_model_whose_logging_fails_is_marked_failed(outputs):
+    client = MlflowClient(f"sqlite:///{outputs}/mlflow.db")
+    experiment = client.create_experiment("failing")
+    run = MlflowRun.start(client, experiment, "fails", {}, {})
+    with pytest.raises(OSError), new_logged_model(client, experiment, run, []) as model:
+        raise OSError("disk full")  # e.g. while its files are uploaded
+    assert str(client.get_logged_model(model.model_id).status) == "FAILED"
+    assert not has_model(client, run.run_id)
+
+
+@pytest.mark.parametrize("alias", ["latest", "v3", "new champion", "", "challenger"])
 def test_aliases_mlflow_refuses_are_refused_first(alias):
     with pytest.raises(ValueError, match=f"tracking.model_alias={alias!r} is not allowed"):
         check_alias(alias)
@@ -165,9 +296,14 @@ def test_a_sweep_registers_its_best_run_as_champion(tmp_path, monkeypatch):
     best = parent.data.tags["best_run_id"]
     version = client.get_model_version_by_alias("scratchnn-synthetic", "champion")
     assert version.run_id == best and str(version.version) == "1"
-    assert f"registered: models:/scratchnn-synthetic@champion is version 1, run {best}" in (
-        done.stdout
-    )
+    score = client.get_run(best).data.metrics["final_test_acc"]
+    assert (
+        f"registered: models:/scratchnn-synthetic/1 (run {best}) as champion "
+        f"(test_acc {score:.4f}; no champion before)"
+    ) in done.stdout.splitlines()
+    jobs = client.search_runs([parent.info.experiment_id], "tags.`scratchnn.role` = 'job'")
+    models = client.search_logged_models([parent.info.experiment_id])
+    assert sorted(m.source_run_id for m in models) == sorted(r.info.run_id for r in jobs)
     path = client.download_artifacts(best, "weights.npz", str(tmp_path))
     with np.load(path, allow_pickle=False) as weights:
         params = {key: weights[key] for key in weights.files}
@@ -186,5 +322,5 @@ def test_a_bad_alias_stops_a_sweep_before_it_starts(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1] == (
         "error: tracking.model_alias='v1' is not allowed; allowed: letters, digits, _ and -, "
-        "other than latest and v<number>"
+        "other than latest, v<number> and challenger"
     )

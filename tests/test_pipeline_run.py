@@ -72,10 +72,13 @@ def test_run_logs_every_loss_point_and_each_epoch(finished_run, tmp_path):
     with np.load(history_file, allow_pickle=False) as history:
         expected = history["losses"].tolist()  # as the train stage computed them
     assert [m.value for m in sorted(losses, key=lambda m: m.step)] == expected
-    # 1000 training samples / batch 50 = 20 iterations per epoch: 6 evaluations in 120
-    for key in ("train_acc", "test_acc"):
+    # 1000 training samples / batch 50 = 20 iterations per epoch: 6 evaluations in 120, each
+    # at the iteration it was made (the loss's x-axis), with the epoch's number beside it
+    for key in ("train_acc", "test_acc", "epoch"):
         history = client.get_metric_history(mlflow_run.info.run_id, key)
-        assert sorted(m.step for m in history) == list(range(6))
+        assert sorted(m.step for m in history) == [0, 20, 40, 60, 80, 100]
+    epochs = client.get_metric_history(mlflow_run.info.run_id, "epoch")
+    assert [m.value for m in sorted(epochs, key=lambda m: m.step)] == [0, 1, 2, 3, 4, 5]
     metrics = mlflow_run.data.metrics
     assert metrics["final_test_acc"] == pytest.approx(result["final_test_acc"])
     assert metrics["final_test_acc"] > 0.5  # learnt something

@@ -15,7 +15,7 @@ from pipeline.stages.train import make_network
 from pipeline.sweeps.summary import summarize
 from pipeline.tracking.mlflow_run import MlflowRun
 from pipeline.tracking.recorder import JobInfo
-from pipeline.tracking.tags import JOB_TAG_PREFIX, PARENT_TAG
+from pipeline.tracking.tags import PARENT_TAG
 from scratchnn.functions import labels_of
 
 
@@ -91,7 +91,7 @@ def fake_sweep(client, sweep_dir, runs: list[tuple[dict, float | None, str, int]
             (sweep_dir / str(job)).mkdir(parents=True)
             np.savez(sweep_dir / str(job) / "history.npz", losses=np.linspace(2.3, 0.3, iters))
         child.end(status)
-        parent.set_tags({f"{JOB_TAG_PREFIX}{job}": child.run_id})
+        parent.log_job(job, child.run_id)
     return parent
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mlflow.entities import LoggedModelOutput
 from mlflow.tracking import MlflowClient
 
 from pipeline.run import run
@@ -57,6 +58,27 @@ def test_serve_refuses_a_run_without_a_model(capsys, outputs, experiment):
         f"error: run {run_id} has no model (it diverged, or ran with tracking.log_model=false "
         "or before runs logged models); allowed: a finished run with model/"
     )
+
+
+def test_serve_takes_a_run_whose_logged_model_is_ready(capsys, outputs, experiment):
+    client, experiment_id = experiment
+    run_id = client.create_run(experiment_id).info.run_id
+    model = client.create_logged_model(experiment_id, "model", run_id)
+    client.log_outputs(run_id, [LoggedModelOutput(model.model_id, 0)])
+    line = refusal(capsys, "--outputs-dir", str(outputs), "--run", run_id)  # still PENDING
+    assert line.startswith(f"error: run {run_id} has no model")
+    client.finalize_logged_model(model.model_id, "READY")
+    uri = f"sqlite:///{outputs}/mlflow.db"
+    assert serve.run_to_serve(uri, run_id, "scratchnn") == run_id
+
+
+def test_a_run_from_before_logged_models_still_has_its_model(outputs, experiment, tmp_path):
+    client, experiment_id = experiment
+    run_id = client.create_run(experiment_id).info.run_id
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "MLmodel").write_text("flavors: {}\n")
+    client.log_artifacts(run_id, str(tmp_path / "model"), "model")  # MLflow 2's place
+    assert serve.run_to_serve(f"sqlite:///{outputs}/mlflow.db", run_id, "scratchnn") == run_id
 
 
 def test_serve_without_a_run_needs_a_sweep(capsys, outputs, experiment):

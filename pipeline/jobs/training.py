@@ -134,7 +134,8 @@ def _outcome(net, history: History, data: Dataset, recorder: Recorder | None):
 
 def _save(recorder: Recorder, net, history: History, confusion, result: dict, example) -> None:
     """The run's figures, ``history.npz`` and, unless it diverged, ``weights.npz`` and the
-    network as an MLflow model (``example``: a few test rows, its input example)."""
+    network as an MLflow logged model with the final metrics of ``result`` (``example``: a
+    few test rows, its input example)."""
     losses = history.losses[: history.iters_run]
     if recorder.cfg.tracking.log_figures:
         recorder.log(
@@ -148,11 +149,12 @@ def _save(recorder: Recorder, net, history: History, confusion, result: dict, ex
         train_acc=np.array(history.train_acc), test_acc=np.array(history.test_acc),
     )  # fmt: skip
     if history.diverged_at is None:
+        final = list(result)  # evaluate's final metrics: the model's too
         weights = recorder.save_arrays("weights", **net.params)
         result["weights_sha256"] = weights_sha256(net.params)
         recorder.set_tags({"weights_sha256": result["weights_sha256"]})
         if recorder.cfg.tracking.log_model:
-            recorder.log_model(weights, net.activation, example)
+            recorder.log_model(weights, net.activation, example, final)
 
 
 def _log_digit_figures(recorder: Recorder, data: Dataset, predicted: np.ndarray) -> None:

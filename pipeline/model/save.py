@@ -3,8 +3,8 @@
 ``save_model`` writes, with ``mlflow.pyfunc.save_model``, the model of ``network_model.py``:
 that file as its code, the run's plain ``weights.npz`` as its artifact, ``scratchnn`` as its
 code path, a tensor signature and a few real input rows as its example. It only writes a
-folder; ``pipeline.tracking`` logs that folder as a run's ``model/``, and
-``runs:/<id>/model`` then loads it.
+folder; ``pipeline.tracking`` logs that folder as the artifacts of the run's MLflow 3 logged
+model named ``model``, which ``models:/<model id>`` and ``runs:/<run id>/model`` load.
 """
 
 from __future__ import annotations
@@ -16,11 +16,18 @@ import numpy as np
 
 import scratchnn
 
-MODEL_DIR = "model"  # the run's artifact folder of its model: runs:/<id>/model
+MODEL_DIR = "model"  # the name of a run's logged model: runs:/<run id>/model loads it
 MODEL_CODE = Path(__file__).with_name("network_model.py")
 
 
-def save_model(folder: Path, weights_path: str, example_path: str, activation: str) -> None:
+def save_model(
+    folder: Path,
+    weights_path: str,
+    example_path: str,
+    activation: str,
+    run_id: str | None = None,
+    model_id: str | None = None,
+) -> None:
     """Save the network of ``weights_path`` as an MLflow model in the new folder ``folder``.
 
     Parameters
@@ -33,9 +40,11 @@ def save_model(folder: Path, weights_path: str, example_path: str, activation: s
         ``.npy`` of a few real input rows (n, D), float32: the model's input example.
     activation : str
         The hidden layer's, a key of ``scratchnn.layers.ACTIVATIONS``.
+    run_id, model_id : str, optional
+        The run that trained it and the logged model it becomes: its ``MLmodel`` names them.
     """
     import mlflow.pyfunc
-    from mlflow.models import ModelSignature
+    from mlflow.models import Model, ModelSignature
     from mlflow.types import Schema, TensorSpec
 
     from pipeline.model.network_model import ACTIVATION_KEY, WEIGHTS_ARTIFACT, load_network
@@ -53,6 +62,7 @@ def save_model(folder: Path, weights_path: str, example_path: str, activation: s
     try:
         mlflow.pyfunc.save_model(
             folder,
+            mlflow_model=Model(run_id=run_id, model_id=model_id),
             python_model=str(MODEL_CODE),
             artifacts={WEIGHTS_ARTIFACT: weights_path},
             model_config={ACTIVATION_KEY: activation},

@@ -104,8 +104,9 @@ def train(
     At the start of every epoch the accuracies of the whole training and test sets are
     measured. Losses reach ``sink`` as ``train_loss`` (step = iteration) at least every
     ``SEND_EVERY`` iterations and when training ends for any reason (``KeyboardInterrupt``
-    too), ``train_acc`` / ``test_acc`` (step = epoch) at each evaluation. A non-finite loss,
-    or one above ``train_cfg.diverge_factor`` times the first, stops training:
+    too), ``train_acc``, ``test_acc`` and ``epoch`` at each evaluation, at the iteration it
+    was made (as PyTorch Lightning's MLFlowLogger logs at the global step). A non-finite
+    loss, or one above ``train_cfg.diverge_factor`` times the first, stops training:
     ``history.diverged_at``.
     """
     sink = sink or NullSink()
@@ -161,7 +162,9 @@ def _record_epoch(
     history.epochs.append(i)
     history.train_acc.append(train_acc)
     history.test_acc.append(test_acc)
-    sink.log_series("train_acc", np.array([epoch]), np.array([train_acc]))
-    sink.log_series("test_acc", np.array([epoch]), np.array([test_acc]))
+    step = np.array([i])  # the loss's x-axis: accuracies line up with it on one chart
+    sink.log_series("train_acc", step, np.array([train_acc]))
+    sink.log_series("test_acc", step, np.array([test_acc]))
+    sink.log_series("epoch", step, np.array([epoch]))
     if progress:
         progress.epoch(epoch, i, train_acc, test_acc)

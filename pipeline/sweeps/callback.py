@@ -24,11 +24,14 @@ from pipeline.config import Task
 from pipeline.errors import ExitCode, fail, one_line
 from pipeline.stages.data.mnist import fetch_mnist, resolve_data_dir
 from pipeline.sweeps.diff_summary import log_error_vs_h
+from pipeline.sweeps.front_page import SWEEP_LOG, log_front_page, parent_params, terminal_lines
 from pipeline.sweeps.launchers import keep_ray_local
-from pipeline.sweeps.preflight import sweep_axes
+from pipeline.sweeps.preflight import axis_values
 from pipeline.sweeps.summary import register_best, summarize
 from pipeline.tracking.lookup import running_children
 from pipeline.tracking.mlflow_run import MlflowRun
+from pipeline.tracking.provenance import environment_tags, system_tags
+from pipeline.tracking.recorder import command_line
 from pipeline.tracking.registry import check_alias
 from pipeline.tracking.store import (
     ENV_URI,
@@ -38,7 +41,6 @@ from pipeline.tracking.store import (
     connect,
     resolve_uri,
     set_mlflow_environment,
-    ui_hint,
 )
 from pipeline.tracking.tags import ROLE_TAG
 
@@ -47,6 +49,8 @@ set_mlflow_environment()  # in the launching process, and so in every job it sta
 ENV_PARENT_RUN = "SCRATCHNN_PARENT_RUN"  # the sweep's parent run id, for each of its jobs
 log = logging.getLogger(__name__)
 OPEN_SWEEPS: list[MlflowRun] = []  # parent runs of sweeps still running, for Ctrl-C
+SWEEP_LOGS: list[logging.Handler] = []  # the sweep.log handler of the sweep running
+LOGGED = ("hydra", "hydra_plugins", "pipeline")  # the loggers whose records sweep.log keeps
 
 
 class SweepCallback(Callback):
@@ -58,11 +62,12 @@ class SweepCallback(Callback):
         except ValueError as error:
             fail(error, ExitCode.BAD_INPUT)
         keep_ray_local(config.hydra.launcher)
-        if config.task == "train" and config.data.name == "mnist":  # other tasks need no data
+        if config.task == Task.TRAIN and config.data.name == "mnist":  # other tasks need no data
             fetch_mnist(resolve_data_dir(config.data.data_dir))
         if not config.tracking.enabled:
             return
         uri = resolve_uri(config.tracking.uri, config.outputs_dir)
+        attach_log(Path(config.hydra.sweep.dir))
         try:
             parent = start_parent(config, uri)
         except TrackingError as error:
@@ -73,19 +78,28 @@ class SweepCallback(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir).resolve()
-        axes = sweep_axes(config.hydra.sweeper.get("params"), config.hydra.overrides.task)
+        axes = swept(config)
         while OPEN_SWEEPS:
             parent, status = OPEN_SWEEPS.pop(), "FAILED"
             try:
                 end_orphans(parent)
-                rows = summarize(parent, sweep_dir, axes)
+                rows = summarize(parent, sweep_dir, list(axes))
                 if config.task == Task.NUMERICAL_DIFF:
                     log_error_vs_h(parent)
+                lines = terminal_lines(rows, parent.run_id, parent.client.tracking_uri)
+                overrides = list(config.hydra.overrides.task)
+                log_front_page(parent, rows, axes, overrides, sweep_dir, lines)
                 status = "FINISHED"
             finally:
+                detach_log()
                 parent.end(status)
-            print_summary(rows, parent.run_id, parent.client.tracking_uri)
+            print("\n".join(lines))
             register_best_model(parent.client, rows, config.tracking)
+
+
+def swept(config: DictConfig) -> dict[str, str]:
+    """The sweep's axes: each swept key -> its values (``preflight.axis_values``)."""
+    return axis_values(config.hydra.sweeper.get("params"), config.hydra.overrides.task)
 
 
 def start_parent(config: DictConfig, uri: str) -> MlflowRun:
@@ -93,9 +107,13 @@ def start_parent(config: DictConfig, uri: str) -> MlflowRun:
     check_store(uri)
     location = artifact_location(uri, config.outputs_dir)
     client, experiment_id = connect(uri, config.tracking.experiment, location)
-    name = f"sweep {Path(config.hydra.sweep.dir).name}"
+    axes = swept(config)
+    shown = " x ".join(key.rpartition(".")[2] for key in axes)
+    name = f"sweep {shown} {Path(config.hydra.sweep.dir).name}"
+    command = command_line(list(config.hydra.overrides.task), multirun=True)
+    tags = {**system_tags(command), **environment_tags(), ROLE_TAG: "sweep"}
     try:
-        return MlflowRun.start(client, experiment_id, name, {ROLE_TAG: "sweep"}, {})
+        return MlflowRun.start(client, experiment_id, name, tags, parent_params(config, axes))
     except Exception as exc:  # noqa: BLE001 - MLflow's and SQLAlchemy's errors
         raise TrackingError(f"tracking store {uri}: {one_line(exc)}") from None
 
@@ -124,6 +142,7 @@ def end_orphans(parent: MlflowRun) -> None:
 def abandon_open_sweeps(status: str = "KILLED") -> None:
     """Mark the parents of interrupted sweeps (Ctrl-C, SIGTERM) and their children that are
     still running as ``status``."""
+    detach_log()
     while OPEN_SWEEPS:
         parent = OPEN_SWEEPS.pop()
         try:
@@ -137,32 +156,32 @@ def abandon_open_sweeps(status: str = "KILLED") -> None:
 
 def register_best_model(client: Any, rows: list[dict[str, Any]], tracking: DictConfig) -> None:
     """The best finished run's model as a new version of ``tracking.registered_model``
-    (null: none), with ``tracking.model_alias`` on it."""
+    (null: none), with ``tracking.model_alias`` on it if it beats the version that has it,
+    else ``challenger``; one line says which."""
     name, alias = tracking.registered_model, tracking.model_alias
     try:
         registered = register_best(client, rows, name, alias)
     except Exception as exc:  # noqa: BLE001 - MLflow's and SQLAlchemy's errors
         fail(f"registering the best model as {name}: {one_line(exc)}", ExitCode.FAILED)
     if registered is not None:
-        print(f"registered: models:/{name}@{alias} is version {registered[1]}, run {registered[0]}")
+        print(registered.line())
 
 
-def print_summary(rows: list[dict[str, Any]], parent_id: str, uri: str) -> None:
-    """The sweep's jobs, one line each (the params that vary, the outcome), and what next."""
-    print(f"\nsweep {parent_id}: {len(rows)} jobs")
-    for row in rows:
-        varying = " ".join(
-            f"{k.split('.')[-1]}={v}" for k, v in row.items() if k.startswith("params.")
-        )
-        metrics = {
-            k.removeprefix("metrics."): v for k, v in row.items() if k.startswith("metrics.")
-        }
-        if row["diverged_at"]:
-            outcome = f"diverged at iteration {row['diverged_at']}"
-        elif "final_test_acc" in metrics:
-            outcome = f"test_acc={metrics['final_test_acc']:.4f}"
-        else:
-            outcome = " ".join(f"{k}={v:.6g}" for k, v in metrics.items()) or row["status"]
-        reused = "  (reused: finished earlier)" if row["reused"] else ""
-        print(f"  #{row['job']:<3} {varying}  {outcome}{reused}")
-    print(ui_hint(uri))
+def attach_log(sweep_dir: Path) -> None:
+    """Copy this process's log records (Hydra, its launcher, the pipeline) into
+    ``<sweep_dir>/sweep.log``, which the parent run keeps. The handler sits on those loggers,
+    not the root, whose handlers Hydra's launchers replace when they start."""
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(sweep_dir / SWEEP_LOG)
+    handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
+    for name in LOGGED:
+        logging.getLogger(name).addHandler(handler)
+    SWEEP_LOGS.append(handler)
+
+
+def detach_log() -> None:
+    while SWEEP_LOGS:
+        handler = SWEEP_LOGS.pop()
+        for name in LOGGED:
+            logging.getLogger(name).removeHandler(handler)
+        handler.close()

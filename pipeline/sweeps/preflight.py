@@ -40,8 +40,19 @@ def sweep_overrides(params: Any, overrides: list[str]) -> list[Override]:
 
 def sweep_axes(params: Any, overrides: list[str]) -> list[str]:
     """The keys a multirun sweeps over (more than one value), in the order of its axes."""
+    return list(axis_values(params, overrides))
+
+
+def axis_values(params: Any, overrides: list[str]) -> dict[str, str]:
+    """Each key a multirun sweeps over (more than one value), in the order of its axes ->
+    its values (``0.05, 0.1, 0.5``; an interval's ends: ``interval(0.01, 1.0)``)."""
     last = {o.get_key_element(): o for o in sweep_overrides(params, overrides)}  # as in grid
-    return [key.lstrip("+~") for key, override in last.items() if _sweeps(override)]
+    return {key.lstrip("+~"): _shown(o) for key, o in last.items() if _sweeps(o)}
+
+
+def _shown(override: Override) -> str:
+    values = ", ".join(str(value) for value in _values(override))
+    return f"interval({values})" if override.is_interval_sweep() else values
 
 
 def _sweeps(override: Override) -> bool:

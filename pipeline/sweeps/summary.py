@@ -19,10 +19,11 @@ from pipeline.config import Task
 from pipeline.tracking import provenance
 from pipeline.tracking.lookup import download, sweep_jobs
 from pipeline.tracking.mlflow_run import MlflowRun
-from pipeline.tracking.registry import register
+from pipeline.tracking.registry import SCORE as METRIC
+from pipeline.tracking.registry import Registration, register
 from pipeline.tracking.tags import BEST_RUN_TAG, PARENT_TAG
 
-SCORE = "metrics.final_test_acc"  # what "best" means
+SCORE = f"metrics.{METRIC}"  # what "best" means: a row's column of the final test accuracy
 
 
 def summary_rows(runs: list[tuple[int, Any]], parent_id: str, axes: list[str]) -> list[dict]:
@@ -53,8 +54,8 @@ def best_row(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def summarize(parent: MlflowRun, sweep_dir: Path, axes: list[str]) -> list[dict[str, Any]]:
-    """Log ``summary.csv``, the comparison plots and ``best_run_id`` to the ``parent`` run;
-    return the rows."""
+    """Log ``summary.csv``, the comparison plots, ``best_run_id`` and ``best_test_acc`` to the
+    ``parent`` run; return the rows."""
     runs = sweep_jobs(parent.client, parent.run_id)
     rows = summary_rows(runs, parent.run_id, axes)
     sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -66,12 +67,10 @@ def summarize(parent: MlflowRun, sweep_dir: Path, axes: list[str]) -> list[dict[
     parent.log_artifact(sweep_dir / "summary.csv", None)
     if axes and any(run.data.params.get("task") == Task.TRAIN for _, run in runs):  # not lessons
         _log_comparisons(parent, rows, [run.data.params for _, run in runs], sweep_dir, axes)
-    tags = {"n_jobs": str(len(rows))}
     best = best_row(rows)
     if best is not None:
-        tags[BEST_RUN_TAG] = best["run_id"]
+        parent.set_tags({BEST_RUN_TAG: best["run_id"]})
         parent.log_series("best_test_acc", np.array([0]), np.array([best[SCORE]]))
-    parent.set_tags(tags)
     return rows
 
 
@@ -120,12 +119,11 @@ def _losses(client: Any, run_id: str, job_dir: Path | None) -> np.ndarray:
 
 def register_best(
     client: Any, rows: list[dict[str, Any]], name: str | None, alias: str
-) -> tuple[str, str] | None:
-    """``register`` the model of the best finished run of the summary ``rows``: (its run id,
-    the version), or None if nothing was registered (``name`` None, no finished run, or the
-    best has no model)."""
+) -> Registration | None:
+    """``register`` the model of the best finished run of the summary ``rows`` (``alias`` if
+    it beats the holder's, else challenger), or None if nothing was registered (``name``
+    None, no finished run, or the best has no model)."""
     best = best_row(rows)
     if name is None or best is None:
         return None
-    version = register(client, best["run_id"], name, alias)
-    return None if version is None else (best["run_id"], version)
+    return register(client, best["run_id"], name, alias)

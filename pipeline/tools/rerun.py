@@ -96,7 +96,8 @@ def rerun(run_id: str, uri: str, outputs_dir: str) -> ExitCode:
     for line in param_differences(original, cfg):
         print(f"warning: {line}")
     out = Path(outputs_dir) / "reruns" / run_id / time.strftime("%Y-%m-%d_%H-%M-%S")
-    result = run(cfg, JobInfo(output_dir=out, tags={"rerun_of": run_id}))
+    command = f"python -m pipeline.tools.rerun {run_id}"
+    result = run(cfg, JobInfo(output_dir=out, tags={"rerun_of": run_id}, command=command))
     _, again = open_run(uri, result["run_id"])
     for line in provenance_warnings(original, again):
         print(line)

@@ -18,7 +18,7 @@ from pathlib import Path
 from pipeline import loopback
 from pipeline.config import project_config
 from pipeline.errors import ExitCode, fail
-from pipeline.tools.ui import PORT, mlflow_program, runs_url
+from pipeline.tools.ui import PORT, mlflow_program, runs_link, runs_url
 from pipeline.tracking.store import (
     TrackingError,
     check_store,
@@ -88,9 +88,10 @@ def main(argv: list[str] | None = None) -> None:
     except TrackingError as exc:
         fail(exc, ExitCode.BAD_INPUT)
     url = runs_url(args.host, args.port, None).rstrip("/")
+    link, _ = runs_link(args.host, args.port, store, experiment_id(store, args.experiment))
     print(
         f"MLflow tracking server for {without_password(store)}\n"
-        f"  open {runs_url(args.host, args.port, experiment_id(store, args.experiment))}\n"
+        f"  open {link}\n"
         f"  log to it: MLFLOW_TRACKING_URI={url} make sweep   (or ARGS='tracking.uri={url}')",
         flush=True,
     )

@@ -1,8 +1,11 @@
 """``python -m pipeline.tools.ui [--port N] [--host H]``: the MLflow UI on the project's store.
 
-Binds 127.0.0.1 unless ``--host`` says otherwise, prints the link to the runs table (MLflow
-3 opens in its GenAI view by default) and does not start MLflow's job runners, which this
-project never uses.
+Binds 127.0.0.1 unless ``--host`` says otherwise and does not start MLflow's job runners,
+which this project never uses. Prints the link to the runs table as the saved view "Jobs by
+test accuracy" (``pipeline.tracking.runs_view``: every run a row, best test accuracy first,
+with lr, batch size and hidden size as columns) and the link to the newest sweep's parent run.
+Every link asks for MLflow 3's classic layout (``workflowType=machine_learning``): without it
+the UI opens in its GenAI view.
 """
 
 from __future__ import annotations
@@ -10,20 +13,58 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from urllib.parse import quote
 
 from pipeline import loopback
 from pipeline.config import project_config
 from pipeline.errors import ExitCode, fail
-from pipeline.tracking.store import experiment_id, is_server, resolve_uri, set_mlflow_environment
+from pipeline.tracking.runs_view import SORT_KEY, VIEW_NAME, newest_sweep, save_view
+from pipeline.tracking.store import (
+    TrackingError,
+    experiment_id,
+    is_server,
+    resolve_uri,
+    set_mlflow_environment,
+    without_password,
+)
 
 PORT = 5000  # MLflow's own default
+CLASSIC = "workflowType=machine_learning"  # MLflow 3's runs table and run pages, not GenAI's
+SHOWN = "every run a row, best test accuracy first, lr, batch size and hidden size as columns"
 
 
-def runs_url(host: str, port: int, experiment_id: str | None) -> str:
+def runs_url(host: str, port: int, experiment_id: str | None, view: str | None = None) -> str:
+    """The experiment's runs table; opened as saved view ``view`` (its id) if given."""
     base = f"http://{host}:{port}/"
     if experiment_id is None:
         return base
-    return f"{base}#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+    shared = f"&viewStateShareKey={quote(view)}" if view else ""
+    return f"{base}#/experiments/{experiment_id}/runs?{CLASSIC}{shared}"
+
+
+def sorted_runs_url(host: str, port: int, experiment_id: str) -> str:
+    """The runs table sorted by test accuracy, best first: what a link can say without a
+    saved view (the columns stay the browser's own)."""
+    order = quote(SORT_KEY)
+    return f"{runs_url(host, port, experiment_id)}&orderByKey={order}&orderByAsc=false"
+
+
+def run_url(host: str, port: int, experiment_id: str, run_id: str) -> str:
+    """A run's page (its description, params, metrics, artifacts) in the classic layout."""
+    return f"http://{host}:{port}/#/experiments/{experiment_id}/runs/{run_id}?{CLASSIC}"
+
+
+def runs_link(host: str, port: int, uri: str, experiment: str | None) -> tuple[str, str]:
+    """The link to the runs table and a line saying what it shows: the saved view (written
+    into the store first), the table sorted by test accuracy when the store refuses the view,
+    the UI's front page when there is no experiment yet."""
+    if experiment is None:
+        return runs_url(host, port, None), "no runs yet: run `make train` or `make sweep`"
+    try:
+        view = save_view(uri, experiment)
+    except TrackingError as exc:
+        return sorted_runs_url(host, port, experiment), f"sorted by test accuracy ({exc})"
+    return runs_url(host, port, experiment, view), f'the view "{VIEW_NAME}": {SHOWN}'
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -31,6 +72,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=PORT)
     parser.add_argument("--host", default=loopback.HOST, help="default: loopback only")
+    parser.add_argument("--workers", type=int, default=None, help="default: MLflow's (4)")
     parser.add_argument("--experiment", default=defaults.tracking.experiment)
     parser.add_argument("--outputs-dir", default=defaults.outputs_dir)
     return parser.parse_args(argv)
@@ -44,19 +86,29 @@ def mlflow_program() -> str:
 def mlflow_command(args: argparse.Namespace, uri: str) -> list[str]:
     """The ``mlflow ui`` command line for ``args``."""
     where = ["--host", args.host, "--port", str(args.port)]
-    return [mlflow_program(), "ui", "--backend-store-uri", uri, *where]
+    workers = ["--workers", str(args.workers)] if getattr(args, "workers", None) else []
+    return [mlflow_program(), "ui", "--backend-store-uri", uri, *where, *workers]
+
+
+def store_of(args: argparse.Namespace) -> str:
+    """The store the UI shows; refuses a tracking server, which has a UI of its own."""
+    uri = resolve_uri(None, args.outputs_dir)
+    if is_server(uri):  # $MLFLOW_TRACKING_URI names a server
+        message = f"MLFLOW_TRACKING_URI={uri} is a tracking server: open its UI at {uri}"
+        fail(message, ExitCode.BAD_INPUT)
+    return uri
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    uri = resolve_uri(None, args.outputs_dir)
-    if is_server(uri):  # $MLFLOW_TRACKING_URI names a server, which has a UI of its own
-        message = f"MLFLOW_TRACKING_URI={uri} is a tracking server: open its UI at {uri}"
-        fail(message, ExitCode.BAD_INPUT)
+    uri = store_of(args)
     found = experiment_id(uri, args.experiment)
-    print(f"MLflow UI for {uri}\n  open {runs_url(args.host, args.port, found)}", flush=True)
-    if found is None:
-        print(f"  (no experiment {args.experiment!r} yet: run `make train` or `make sweep`)")
+    link, shows = runs_link(args.host, args.port, uri, found)
+    lines = [f"MLflow UI for {without_password(uri)}", f"  open {link}", f"    ({shows})"]
+    sweep = newest_sweep(uri, found) if found is not None else None
+    if sweep is not None:
+        lines.append(f"  newest sweep: {run_url(args.host, args.port, found, sweep)}")
+    print("\n".join(lines), flush=True)
     set_mlflow_environment(server=True)
     command = mlflow_command(args, uri)
     os.execv(command[0], command)

@@ -6,12 +6,14 @@ so that they never hold a client's API themselves. Errors become one-line ``Trac
 
 from __future__ import annotations
 
+import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from pipeline.errors import one_line
 from pipeline.tracking.store import TrackingError, check_store, scheme
-from pipeline.tracking.tags import JOB_TAG_PREFIX, PARENT_TAG
+from pipeline.tracking.tags import JOBS_DIR, PARENT_TAG
 
 
 def open_run(uri: str, run_id: str) -> tuple[Any, Any]:
@@ -31,11 +33,13 @@ def open_run(uri: str, run_id: str) -> tuple[Any, Any]:
 
 
 def sweep_jobs(client: Any, parent_id: str) -> list[tuple[int, Any]]:
-    """(job number, ``Run``) of each job the sweep's parent names in its tags, in job order."""
-    tags = client.get_run(parent_id).data.tags
-    prefix = len(JOB_TAG_PREFIX)
-    named = sorted((int(k[prefix:]), v) for k, v in tags.items() if k.startswith(JOB_TAG_PREFIX))
-    return [(job, client.get_run(run_id)) for job, run_id in named]
+    """(job number, ``Run``) of each job the sweep's parent names (``MlflowRun.log_job``), in
+    job order."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = download(client, parent_id, JOBS_DIR, tmp)
+        named = [json.loads(p.read_text()) for p in Path(folder).glob("*.json")] if folder else []
+    named.sort(key=lambda entry: entry["job"])
+    return [(entry["job"], client.get_run(entry["run_id"])) for entry in named]
 
 
 def running_children(client: Any, parent_id: str) -> list[str]:

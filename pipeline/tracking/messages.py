@@ -96,14 +96,15 @@ class SetTags:
 
 
 @dataclass
-class TagRun:
-    """Tags on another run of the store: a sweep job names itself on the sweep's parent."""
+class ReportJob:
+    """A sweep job names its run (``run_id``, its own or a reused one) on the sweep's parent."""
 
+    parent_run_id: str
+    job: int
     run_id: str
-    tags: dict[str, str]
 
     def apply(self, session: Session) -> None:
-        MlflowRun(session.client, self.run_id).set_tags(self.tags)
+        MlflowRun(session.client, self.parent_run_id).log_job(self.job, self.run_id)
 
 
 @dataclass
@@ -159,22 +160,30 @@ class LogDataset:
 
 @dataclass
 class LogModel:
-    """The network of ``weights_path`` (``.npz``) as the run's MLflow model ``model/``, with
-    the rows of ``example_path`` (``.npy``) as its input example: saved as a folder
+    """The network of ``weights_path`` (``.npz``) as the run's MLflow 3 logged model
+    ``model`` (``logged_model.new_logged_model``), the rows of ``example_path`` (``.npy``) its
+    input example, the run's final ``metrics`` (keys) its metrics: saved as a folder
     (``pipeline.model.save``), logged through the run's client (no fluent active run, whose
     end would mark the run FINISHED; no global tracking URI)."""
 
     weights_path: str
     example_path: str
     activation: str
+    metrics: list[str]
 
     def apply(self, session: Session) -> None:
         from pipeline.model.save import MODEL_DIR, save_model
+        from pipeline.tracking.logged_model import new_logged_model
 
-        with tempfile.TemporaryDirectory() as tmp:
+        client, run = session.client, session.run
+        with (
+            new_logged_model(client, session.experiment_id, run, self.metrics) as model,
+            tempfile.TemporaryDirectory() as tmp,
+        ):
             folder = Path(tmp) / MODEL_DIR
-            save_model(folder, self.weights_path, self.example_path, self.activation)
-            session.run.log_artifact(folder, MODEL_DIR)
+            save_model(folder, self.weights_path, self.example_path, self.activation,
+                       run.run_id, model.model_id)  # fmt: skip
+            client.log_model_artifacts(model.model_id, str(folder))
 
 
 @dataclass
@@ -189,7 +198,7 @@ class EndRun:
 
 
 Message = (
-    OpenStore | FindRuns | StartRun | LogSeries | SetTags | TagRun | LogArtifact | LogDataset
+    OpenStore | FindRuns | StartRun | LogSeries | SetTags | ReportJob | LogArtifact | LogDataset
     | LogTrainingFigures | LogDigitFigures | LogDescentFigure | LogModel | EndRun
 )  # fmt: skip
 MESSAGES = {kind.__name__: kind for kind in get_args(Message)}  # to decode the JSON lines

@@ -7,11 +7,14 @@ Metric points are buffered and sent with ``MlflowClient.log_batch``, at most
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from typing import Any
 
 import numpy as np
+
+from pipeline.tracking.tags import JOBS_DIR
 
 MAX_METRICS = 1000  # metric points per log_batch call: MLflow's limit
 MAX_PARAMS = 100  # params (or tags) per log_batch call: MLflow's limit
@@ -77,6 +80,13 @@ class MlflowRun:
             self.client.log_artifacts(self.run_id, str(path), artifact_path)
         else:
             self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def log_job(self, job: int, run_id: str) -> None:
+        """Name ``run_id`` as job number ``job`` of this sweep's parent: its artifact
+        ``jobs/<job>.json`` (a file per job: parallel jobs never write the same one, and the
+        parent's Tags panel stays short). ``lookup.sweep_jobs`` reads them back."""
+        text = json.dumps({"job": job, "run_id": run_id})
+        self.client.log_text(self.run_id, text, f"{JOBS_DIR}/{job}.json")
 
     def log_figure(self, figure: Any, name: str) -> None:
         """A matplotlib figure as ``figures/<name>.png``."""

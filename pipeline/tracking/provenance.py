@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import json
 import platform
 import socket
 import subprocess
 import sys
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from pipeline.tracking.tags import (
+    MLFLOW_GIT_BRANCH,
+    MLFLOW_GIT_COMMIT,
+    MLFLOW_GIT_DIRTY,
+    MLFLOW_GIT_REPO_URL,
+    MLFLOW_SOURCE_NAME,
+    MLFLOW_SOURCE_TYPE,
+    MLFLOW_USER,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SOURCE_PACKAGES = ("scratchnn", "pipeline")
@@ -39,9 +51,19 @@ def code_version() -> str:
     return digest.hexdigest()[:16]
 
 
+@dataclass(frozen=True)
+class GitState:
+    """The work tree's git state; ``commit`` "unknown" outside a git checkout."""
+
+    commit: str = "unknown"
+    dirty: bool = False
+    branch: str | None = None
+    remote_url: str | None = None  # ``origin``'s URL, when there is one
+
+
 @cache
-def git_state() -> tuple[str, bool]:
-    """(commit sha or "unknown", whether the work tree has uncommitted changes)."""
+def git_state() -> GitState:
+    """The commit, uncommitted changes, branch and ``origin`` URL of the project's checkout."""
 
     def git(*args: str) -> str:
         out = subprocess.run(
@@ -51,10 +73,21 @@ def git_state() -> tuple[str, bool]:
             raise OSError(out.stderr.strip())
         return out.stdout.strip()
 
+    def optional(*args: str) -> str | None:
+        try:
+            return git(*args) or None
+        except OSError:
+            return None
+
     try:
-        return git("rev-parse", "HEAD"), bool(git("status", "--porcelain", "--untracked-files=no"))
+        commit = git("rev-parse", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
     except (OSError, subprocess.SubprocessError):
-        return "unknown", False
+        return GitState()
+    branch = optional("rev-parse", "--abbrev-ref", "HEAD")
+    return GitState(
+        commit, dirty, None if branch == "HEAD" else branch, optional("remote", "get-url", "origin")
+    )
 
 
 @cache
@@ -93,12 +126,31 @@ def fingerprint(resolved: dict[str, Any]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+def system_tags(command: str) -> dict[str, str]:
+    """MLflow's own provenance tags, which its UI shows as a run's "Source", "Created by" and
+    git commit: the ``command`` that ran it (a LOCAL source), the user, the checkout's git
+    state."""
+    git = git_state()
+    tags = {
+        MLFLOW_SOURCE_NAME: command,
+        MLFLOW_SOURCE_TYPE: "LOCAL",
+        MLFLOW_USER: getpass.getuser(),
+        MLFLOW_GIT_COMMIT: git.commit,
+        MLFLOW_GIT_DIRTY: str(git.dirty).lower(),
+    }
+    if git.branch:
+        tags[MLFLOW_GIT_BRANCH] = git.branch
+    if git.remote_url:
+        tags[MLFLOW_GIT_REPO_URL] = git.remote_url
+    return tags
+
+
 def environment_tags() -> dict[str, str]:
     """Tags describing code and machine, logged with every run."""
-    commit, dirty = git_state()
+    git = git_state()
     return {
-        "git_commit": commit,
-        "git_dirty": str(dirty).lower(),
+        "git_commit": git.commit,
+        "git_dirty": str(git.dirty).lower(),
         "code_version": code_version(),
         "numpy_version": np.__version__,
         "blas": blas_info(),

@@ -10,6 +10,7 @@ process for a single run (``tracking.writer_process``), this process for a sweep
 from __future__ import annotations
 
 import atexit
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,14 +28,15 @@ from pipeline.tracking.messages import (
     LogModel,
     LogSeries,
     OpenStore,
+    ReportJob,
     SetTags,
     StartRun,
-    TagRun,
 )
 from pipeline.tracking.store import artifact_location, check_store, resolve_uri
-from pipeline.tracking.tags import FINGERPRINT_TAG, JOB_TAG_PREFIX, PARENT_TAG, ROLE_TAG
+from pipeline.tracking.tags import FINGERPRINT_TAG, JOB_TAG, PARENT_TAG, ROLE_TAG
 from pipeline.tracking.writer import InProcess, WriterProcess
 
+ENTRY = "python -m pipeline"  # the command of every run, before its overrides
 CONFIG_DIR, CONFIG_FILE = "config", "config_resolved.yaml"  # the resolved config: what reruns run
 DIGEST_CHARS = 36  # of the data sha256 in a dataset's digest: MLflow's column holds 36
 WRITER, IN_PROCESS = WriterProcess(), InProcess()  # one of each per process, reused by its jobs
@@ -49,10 +51,16 @@ class JobInfo:
     job_num: int | None = None
     parent_run_id: str | None = None
     tags: dict[str, str] = field(default_factory=dict)  # extra run tags, e.g. rerun_of
+    command: str = ENTRY  # what ran the job: its run's Source in MLflow's UI
 
     @property
     def in_sweep(self) -> bool:
         return self.job_num is not None
+
+
+def command_line(overrides: list[str], multirun: bool = False) -> str:
+    """The ``python -m pipeline`` command with ``overrides``, as a shell would take it."""
+    return shlex.join([*ENTRY.split(), *(["--multirun"] if multirun else []), *overrides])
 
 
 def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, str]:
@@ -116,6 +124,7 @@ class Recorder:
     def start(self, run_name: str, extra_tags: dict[str, str]) -> RunSink:
         """Start the run (without waiting for it) with its params, tags and config files."""
         tags = {
+            **provenance.system_tags(self.job.command),
             **provenance.environment_tags(),
             FINGERPRINT_TAG: self.fingerprint,
             ROLE_TAG: "job",
@@ -125,6 +134,8 @@ class Recorder:
         }
         if self.job.parent_run_id:
             tags[PARENT_TAG] = self.job.parent_run_id
+        if self.job.in_sweep:
+            tags[JOB_TAG] = str(self.job.job_num)
         self.channel.send(StartRun(run_name, tags, flatten(self.resolved)))
         self._save_config()
         return self.sink
@@ -132,8 +143,7 @@ class Recorder:
     def report_to_parent(self, run_id: str) -> None:
         """Name ``run_id`` as this job's run on the sweep's parent run."""
         if self.job.parent_run_id and self.job.in_sweep:
-            tag = {f"{JOB_TAG_PREFIX}{self.job.job_num}": run_id}
-            self.channel.send(TagRun(self.job.parent_run_id, tag))
+            self.channel.send(ReportJob(self.job.parent_run_id, self.job.job_num, run_id))
 
     def set_tags(self, tags: dict[str, str]) -> None:
         self.channel.send(SetTags(tags))
@@ -174,12 +184,15 @@ class Recorder:
         self.channel.send(LogArtifact(str(path), None))
         return path
 
-    def log_model(self, weights_path: Path, activation: str, example: np.ndarray) -> None:
-        """The network of ``weights_path`` as the run's MLflow model, ``example`` (n, D) the
-        input example it shows (a few real rows)."""
+    def log_model(
+        self, weights_path: Path, activation: str, example: np.ndarray, metrics: list[str]
+    ) -> None:
+        """The network of ``weights_path`` as the run's MLflow logged model, ``example`` (n, D)
+        the input example it shows (a few real rows), ``metrics`` the keys of the run's final
+        metrics (logged before) it carries as its own."""
         example_path = self._output_dir() / "input_example.npy"
         np.save(example_path, example, allow_pickle=False)
-        self.channel.send(LogModel(str(weights_path), str(example_path), activation))
+        self.channel.send(LogModel(str(weights_path), str(example_path), activation, metrics))
 
     def save_file(self, path: Path, artifact_path: str | None = None) -> None:
         self.channel.send(LogArtifact(str(path), artifact_path))

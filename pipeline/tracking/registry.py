@@ -1,23 +1,29 @@
-"""A run's model in MLflow's registry: found, registered, its alias moved.
+"""A run's model in MLflow's registry: found, registered, its alias moved only to a better one.
 
-A run logs its network as ``model/`` (``messages.LogModel``, the folder of
-``pipeline.model.save``); ``runs:/<id>/model`` then loads it, and ``register`` makes a
-version of it with an alias. ``check_alias`` refuses, before a sweep starts, an alias MLflow
-would refuse at its end.
+``register`` makes a run's logged model (``logged_model``) a version of a registered model,
+described and tagged (``pipeline.model.card``), and moves the alias (champion) to it only if
+it beats the version holding it on the same data (``judge``); else the version gets
+``CHALLENGER``. ``check_alias`` refuses, before a sweep starts, an alias refused at its end.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from dataclasses import dataclass
 from typing import Any
 
+from pipeline.model.card import DATA_TAG, SCORE, describe, version_tags
 from pipeline.model.save import MODEL_DIR
-from pipeline.tracking.store import check_store, experiment_id
+from pipeline.tracking.logged_model import run_model
+from pipeline.tracking.store import ENV_URI, TrackingError, check_store, experiment_id
 from pipeline.tracking.tags import BEST_RUN_TAG, ROLE_TAG
 
 ALIAS_PATTERN = r"[\w-]{1,255}"  # MLflow's aliases: letters, digits, _ and -
 RESERVED_ALIAS = r"latest|v\d+"  # MLflow refuses these: they name versions
+CHALLENGER = "challenger"  # the alias of a new version that does not beat the alias's holder
+VERSIONS_TAG = "mlflow.modelVersions"  # MLflow's: a logged model's registered versions
 log = logging.getLogger(__name__)
 
 
@@ -26,44 +32,144 @@ def model_uri(run_id: str) -> str:
 
 
 def check_alias(alias: str) -> None:
-    """Refuse, in one line, an alias MLflow would refuse at the end of a sweep."""
-    if not re.fullmatch(ALIAS_PATTERN, alias) or re.fullmatch(RESERVED_ALIAS, alias):
+    """Refuse, in one line, an alias MLflow would refuse at the end of a sweep, or
+    ``CHALLENGER``, which the versions that lose get."""
+    valid = re.fullmatch(ALIAS_PATTERN, alias) and not re.fullmatch(RESERVED_ALIAS, alias)
+    if not valid or alias == CHALLENGER:
         raise ValueError(
             f"tracking.model_alias={alias!r} is not allowed; allowed: letters, digits, _ and -, "
-            "other than latest and v<number>"
+            f"other than latest, v<number> and {CHALLENGER}"
         )
 
 
 def has_model(client: Any, run_id: str) -> bool:
-    """Whether the run logged a model (``model/MLmodel``)."""
-    return f"{MODEL_DIR}/MLmodel" in {a.path for a in client.list_artifacts(run_id, MODEL_DIR)}
+    """Whether the run logged a model: a READY logged model, or (before MLflow 3 models) the
+    folder ``model/`` among its artifacts. (Its root only: MLflow resolves a listing of
+    ``model/`` to the run's logged model through the process's tracking URI.)"""
+    if run_model(client, run_id) is not None:
+        return True
+    return any(a.path == MODEL_DIR and a.is_dir for a in client.list_artifacts(run_id))
 
 
-def register(client: Any, run_id: str, name: str, alias: str) -> str | None:
-    """Make the run's model a new version of registered model ``name`` (created if absent)
-    and point ``alias`` at it. Returns the version ``alias`` points at: the new one, or the
-    one it already pointed at if that is this run's (a resumed sweep); None if the run has
-    no model."""
+@dataclass(frozen=True)
+class Registration:
+    """Version ``version`` of ``name``, the model of run ``run_id``: whether it took ``alias``
+    (``took``) from version ``held`` (None: no version had it), by ``SCORE`` (``score`` vs
+    ``held_score``, compared on the same data only); ``new`` False: registered earlier."""
+
+    name: str
+    version: str
+    run_id: str
+    alias: str
+    took: bool
+    score: float | None = None
+    held: str | None = None
+    held_score: float | None = None
+    new: bool = True
+
+    def line(self) -> str:
+        """What happened, in one line."""
+        where = f"models:/{self.name}/{self.version} (run {self.run_id})"
+        if not self.new:
+            held = f" @{self.alias}" if self.took else ""
+            return f"registered: nothing new: {where}{held} was registered earlier"
+        acc, holder = shown(self.score), f"{self.alias} v{self.held}"
+        if self.held is None:
+            why = f"test_acc {acc}; no {self.alias} before"
+        elif self.held_score is None:
+            why = f"test_acc {acc}; {holder} has no test_acc on the same data"
+        else:
+            why = f"test_acc {acc} {'>' if self.took else '<='} {holder}'s {shown(self.held_score)}"
+        if self.took:
+            return f"registered: {where} as {self.alias} ({why})"
+        stays = f"{self.alias} stays at version {self.held}"
+        return f"registered: {where} as {CHALLENGER} ({why}); {stays}"
+
+
+def shown(score: float | None) -> str:
+    """A test accuracy as the lines show it."""
+    return "unknown" if score is None else f"{score:.4f}"
+
+
+def register(client: Any, run_id: str, name: str, alias: str) -> Registration | None:
+    """Make the run's logged model a new version of ``name`` (created if absent), described
+    and tagged, and point ``alias`` at it if it beats the version holding it (``judge``),
+    else ``CHALLENGER``. A run registered earlier gets no second version (a resumed sweep);
+    a run without a logged model gets none either (None, and a warning)."""
+    model = run_model(client, run_id)
+    if model is None:
+        log.warning("run %s has no logged model %r: nothing registered", run_id, MODEL_DIR)
+        return None
+    check_process_uri(client)
+    create_registered_model(client, name)
+    earlier = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+    if earlier:
+        held = client.get_model_version(name, earlier[0].version).aliases  # search has none
+        return Registration(name, str(earlier[0].version), run_id, alias, alias in held, new=False)
+    run = client.get_run(run_id)
+    verdict = judge(client, name, alias, run.data.metrics.get(SCORE), run.data.tags.get(DATA_TAG))
+    version = new_version(client, name, run, model)
+    client.set_registered_model_alias(name, alias if verdict["took"] else CHALLENGER, version)
+    return Registration(name, version, run_id, alias, **verdict)
+
+
+def new_version(client: Any, name: str, run: Any, model: Any) -> str:
+    """A new version of ``name`` whose source is the logged ``model`` of ``run``, with its
+    description and tags (``pipeline.model.card``), named on the model (the Models tab)."""
+    run_id, data = run.info.run_id, run.data
+    version = client.create_model_version(
+        name, model.model_uri, run_id=run_id, model_id=model.model_id,
+        tags=version_tags(run_id, model.model_id, data.metrics, data.tags),
+        description=describe(run_id, model.model_id, data.params, data.metrics.get(SCORE),
+                             data.tags.get(DATA_TAG)),
+    ).version  # fmt: skip
+    versions = json.loads(model.tags.get(VERSIONS_TAG, "[]"))
+    versions.append({"name": name, "version": str(version)})
+    client.set_logged_model_tags(model.model_id, {VERSIONS_TAG: json.dumps(versions)})
+    return str(version)
+
+
+def judge(
+    client: Any, name: str, alias: str, score: float | None, data: str | None
+) -> dict[str, Any]:
+    """Whether a model of ``score`` on data ``data`` takes ``alias``: yes if no version has
+    it, or if the holder's run has no ``SCORE`` on the same data; else only if ``score``
+    beats it. ``took``, ``held`` (the holder's version) and ``held_score`` (None: none to
+    compare)."""
     from mlflow.exceptions import MlflowException
 
-    if not has_model(client, run_id):
-        log.warning("run %s has no %s/: nothing registered", run_id, MODEL_DIR)
-        return None
+    try:
+        holder = client.get_model_version_by_alias(name, alias)
+    except MlflowException:  # no version has the alias yet
+        return {"took": True, "score": score}
+    held = client.get_run(holder.run_id).data if holder.run_id else None
+    same = held is not None and data is not None and held.tags.get(DATA_TAG) == data
+    held_score = held.metrics.get(SCORE) if same else None
+    took = held_score is None or (score is not None and score > held_score)
+    return {"took": took, "score": score, "held": str(holder.version), "held_score": held_score}
+
+
+def create_registered_model(client: Any, name: str) -> None:
+    """Registered model ``name``, unless it exists."""
+    from mlflow.exceptions import MlflowException
+
     try:
         client.create_registered_model(name)
     except MlflowException as exc:
         if exc.error_code != "RESOURCE_ALREADY_EXISTS":
             raise
-        try:
-            current = client.get_model_version_by_alias(name, alias)
-        except MlflowException:  # no version has the alias yet
-            current = None
-        if current is not None and current.run_id == run_id:
-            return str(current.version)
-    source = f"{client.get_run(run_id).info.artifact_uri}/{MODEL_DIR}"
-    version = client.create_model_version(name, source, run_id=run_id).version
-    client.set_registered_model_alias(name, alias, version)
-    return str(version)
+
+
+def check_process_uri(client: Any) -> None:
+    """Refuse, in one line, to register when this process's tracking URI is not the client's:
+    MLflow's registry resolves a version's source ``models:/<model id>`` through it."""
+    import mlflow
+
+    if mlflow.get_tracking_uri() != client.tracking_uri:
+        raise TrackingError(
+            f"registering a model of {client.tracking_uri} needs {ENV_URI}={client.tracking_uri} "
+            f"(it is {mlflow.get_tracking_uri()})"
+        )
 
 
 def latest_sweep_best(client: Any, experiment_id: str) -> str | None:

@@ -1,0 +1,123 @@
+"""What a sweep's parent run shows first in MLflow's UI: its params, counts and description.
+
+Params (set when the sweep starts): the fixed config, each swept axis with its values
+(``train.lr`` = ``0.05, 0.1, 0.5``). Metrics (at its end): the job counts, so that they are
+columns of the runs table. Description (``mlflow.note.content``, markdown): what was swept,
+how the jobs ended, the best job with its params, test accuracy and run, and the command that
+reruns the sweep.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from pipeline.sweeps.summary import SCORE, best_row
+from pipeline.tracking.mlflow_run import MlflowRun
+from pipeline.tracking.recorder import command_line, flatten
+from pipeline.tracking.store import ui_hint
+from pipeline.tracking.tags import NOTE_TAG
+
+FORCE = "force=true"  # runs every job again, finished or not
+SWEEP_LOG = "sweep.log"  # in the sweep's dir: the launching process's log and the summary
+MULTIRUN_YAML = "multirun.yaml"  # in the sweep's dir: Hydra's config of the whole sweep
+
+
+def log_front_page(
+    parent: MlflowRun, rows: list[dict[str, Any]], axes: dict[str, str], overrides: list[str],
+    sweep_dir: Path, lines: list[str],
+) -> None:  # fmt: skip
+    """Give the sweep's ``parent`` its counts as metrics, its description, Hydra's
+    ``multirun.yaml`` and ``sweep.log`` (with the terminal summary ``lines`` appended)."""
+    for key, value in counts(rows).items():
+        parent.log_series(key, np.array([0]), np.array([value]))
+    parent.set_tags({NOTE_TAG: description(rows, axes, overrides)})
+    if (sweep_dir / MULTIRUN_YAML).is_file():
+        parent.log_artifact(sweep_dir / MULTIRUN_YAML, None)
+    with open(sweep_dir / SWEEP_LOG, "a") as log:
+        log.write("\n".join(lines) + "\n")
+    parent.log_artifact(sweep_dir / SWEEP_LOG, None)
+
+
+def parent_params(config: DictConfig, axes: dict[str, str]) -> dict[str, str]:
+    """The sweep's config without ``hydra``, flattened (``train.lr`` -> ``0.1``), each key of
+    ``axes`` (key -> its values, ``preflight.axis_values``) holding its values instead."""
+    without_hydra = OmegaConf.masked_copy(config, [key for key in config if key != "hydra"])
+    return {**flatten(OmegaConf.to_container(without_hydra, resolve=True)), **axes}
+
+
+def counts(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """How the jobs of the summary ``rows`` ended: ``n_jobs``, ``n_finished`` (run now),
+    ``n_reused`` (finished earlier), ``n_diverged``, ``n_failed`` (failed or killed)."""
+    diverged = [r for r in rows if r["diverged_at"]]
+    reused = [r for r in rows if r["reused"]]
+    finished = [r for r in rows if r["status"] == "FINISHED" and not r["reused"]]
+    return {
+        "n_jobs": len(rows),
+        "n_finished": len(finished),
+        "n_reused": len(reused),
+        "n_diverged": len(diverged),
+        "n_failed": len(rows) - len(finished) - len(reused) - len(diverged),
+    }
+
+
+def rerun_command(overrides: list[str]) -> str:
+    """The command that runs the sweep of ``overrides`` (Hydra's task overrides) again, every
+    job anew."""
+    kept = [o for o in overrides if not o.startswith("force=")]
+    return command_line([*kept, FORCE], multirun=True)
+
+
+def description(rows: list[dict[str, Any]], axes: dict[str, str], overrides: list[str]) -> str:
+    """The parent's description: a markdown page of the sweep (see the module's docstring)."""
+    swept = " × ".join(key.rpartition(".")[2] for key in axes) or "no axis"
+    n = counts(rows)
+    lines = [f"### Sweep of {swept}: {n['n_jobs']} jobs", ""]
+    if axes:
+        lines += ["| axis | values |", "|---|---|"]
+        lines += [f"| `{key}` | {values} |" for key, values in axes.items()]
+        lines.append("")
+    lines.append(
+        f"**Jobs**: {n['n_finished']} finished, {n['n_reused']} reused (finished earlier), "
+        f"{n['n_diverged']} diverged, {n['n_failed']} failed or killed."
+    )
+    lines += ["", best_line(rows), "", f"Rerun every job: `{rerun_command(overrides)}`"]
+    return "\n".join(lines)
+
+
+def best_line(rows: list[dict[str, Any]]) -> str:
+    """``**Best job**: #2, `train.lr=0.5 ...`: test accuracy **0.9685** (run `<id>`)``."""
+    best = best_row(rows)
+    if best is None:
+        return "**Best job**: none (no job finished with a test accuracy)."
+    params = " ".join(f"{k.removeprefix('params.')}={v}" for k, v in best.items()
+                      if k.startswith("params."))  # fmt: skip
+    shown = f", `{params}`" if params else ""
+    return (
+        f"**Best job**: #{best['job']}{shown}: test accuracy **{best[SCORE]:.4f}** "
+        f"(run `{best['run_id']}`)"
+    )
+
+
+def terminal_lines(rows: list[dict[str, Any]], parent_id: str, uri: str) -> list[str]:
+    """The sweep's jobs, one line each (the params that vary, the outcome), and what next."""
+    lines = ["", f"sweep {parent_id}: {len(rows)} jobs"]
+    for row in rows:
+        varying = " ".join(
+            f"{k.split('.')[-1]}={v}" for k, v in row.items() if k.startswith("params.")
+        )
+        metrics = {
+            k.removeprefix("metrics."): v for k, v in row.items() if k.startswith("metrics.")
+        }
+        if row["diverged_at"]:
+            outcome = f"diverged at iteration {row['diverged_at']}"
+        elif "final_test_acc" in metrics:
+            outcome = f"test_acc={metrics['final_test_acc']:.4f}"
+        else:
+            outcome = " ".join(f"{k}={v:.6g}" for k, v in metrics.items()) or row["status"]
+        reused = "  (reused: finished earlier)" if row["reused"] else ""
+        lines.append(f"  #{row['job']:<3} {varying}  {outcome}{reused}")
+    return [*lines, ui_hint(uri)]
