@@ -30,6 +30,10 @@ def test_run_logs_params_tags_and_status(finished_run):
     cfg, _, _, mlflow_run = finished_run
     assert mlflow_run.info.status == "FINISHED"
     assert mlflow_run.info.run_name == "lr=1 bs=50 h=16 sgd sigmoid analytic"
+    tags = mlflow_run.data.tags  # what MLflow's UI shows as Source and Created by
+    assert tags["mlflow.source.name"] == "python -m pipeline"
+    assert tags["mlflow.source.type"] == "LOCAL" and tags["mlflow.user"]
+    assert tags["mlflow.runName"] == mlflow_run.info.run_name
     params = mlflow_run.data.params
     assert params["train.lr"] == "1.0"
     assert params["train.batch_size"] == "50"

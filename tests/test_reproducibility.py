@@ -36,6 +36,9 @@ def test_rerun_is_identical(original, capsys):
         [client.get_run(run_id).info.experiment_id], f"tags.rerun_of = '{run_id}'"
     )
     assert len(reruns) == 1 and reruns[0].info.status == "FINISHED"
+    tags = reruns[0].data.tags  # its Source in MLflow's UI: the command that made it
+    assert tags["mlflow.source.name"] == f"python -m pipeline.tools.rerun {run_id}"
+    assert tags["mlflow.source.type"] == "LOCAL"
 
 
 def test_a_run_that_predates_a_metric_still_reruns_identically(outputs, capsys):
