@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 
 from pipeline.config import CONF_DIR, ConfigError
 from pipeline.run import run
-from pipeline.sweeps.preflight import base_config, check, job_overrides, sweep_axes
+from pipeline.sweeps.preflight import axis_values, base_config, check, job_overrides
 from pipeline.tracking.recorder import JobInfo
 from tests.conftest import ROOT, compose_config, run_pipeline
 
@@ -275,6 +275,11 @@ def test_the_ui_binds_loopback_by_default():
     assert explicit[explicit.index("--host") + 1] == "0.0.0.0"  # only when asked
     url = ui.runs_url("127.0.0.1", 5000, "1")
     assert url == "http://127.0.0.1:5000/#/experiments/1/runs?workflowType=machine_learning"
+
+
+def sweep_axes(params, overrides: list[str]) -> list[str]:
+    """The keys a multirun sweeps over, in the order of its axes."""
+    return list(axis_values(params, overrides))
 
 
 def test_the_sweep_axes_come_from_the_sweeps_own_config():

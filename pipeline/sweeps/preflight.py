@@ -38,11 +38,6 @@ def sweep_overrides(params: Any, overrides: list[str]) -> list[Override]:
     return OverridesParser.create().parse_overrides(arguments)
 
 
-def sweep_axes(params: Any, overrides: list[str]) -> list[str]:
-    """The keys a multirun sweeps over (more than one value), in the order of its axes."""
-    return list(axis_values(params, overrides))
-
-
 def axis_values(params: Any, overrides: list[str]) -> dict[str, str]:
     """Each key a multirun sweeps over (more than one value), in the order of its axes ->
     its values (``0.05, 0.1, 0.5``; an interval's ends: ``interval(0.01, 1.0)``)."""

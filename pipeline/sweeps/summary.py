@@ -1,7 +1,7 @@
 """The summary a sweep's parent run gets: a CSV row per job, comparison plots, the best run
 and its model registered.
 
-The sweep's axes (``pipeline.sweeps.preflight.sweep_axes``: the keys its config sweeps over)
+The sweep's axes (``pipeline.sweeps.preflight.axis_values``: the keys its config sweeps over)
 order the columns and the plots. The jobs' runs are read back through
 ``pipeline.tracking.lookup``; the figures are ``pipeline.figures``'.
 """
