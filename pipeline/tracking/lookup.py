@@ -12,15 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import one_line
-from pipeline.tracking.store import TrackingError, check_store, scheme
-from pipeline.tracking.tags import JOBS_DIR, PARENT_TAG
+from pipeline.tracking.store import TrackingError, check_store, scheme, sqlite_path
+from pipeline.tracking.tags import JOBS_DIR, PARENT_TAG, ROLE_TAG
 
 
 def open_run(uri: str, run_id: str) -> tuple[Any, Any]:
     """(``MlflowClient``, ``mlflow.entities.Run``) of ``run_id`` in the store ``uri``; a
     ``TrackingError`` naming both if the store or the run does not exist (nothing created)."""
     check_store(uri)
-    if scheme(uri) == "sqlite" and not Path(uri.partition(":///")[2]).is_file():
+    if scheme(uri) == "sqlite" and not sqlite_path(uri).is_file():
         raise TrackingError(f"tracking store {uri} does not exist: no run {run_id} in it")
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
@@ -40,6 +40,16 @@ def sweep_jobs(client: Any, parent_id: str) -> list[tuple[int, Any]]:
         named = [json.loads(p.read_text()) for p in Path(folder).glob("*.json")] if folder else []
     named.sort(key=lambda entry: entry["job"])
     return [(entry["job"], client.get_run(entry["run_id"])) for entry in named]
+
+
+def newest_sweep_run(client: Any, experiment_id: str, also: str = "") -> Any | None:
+    """The newest sweep parent run (``Run``) of experiment ``experiment_id`` that also matches
+    ``also`` (MLflow's search syntax; empty: any), if any."""
+    where = f"tags.`{ROLE_TAG}` = 'sweep'" + (f" and {also}" if also else "")
+    found = client.search_runs(
+        [experiment_id], where, order_by=["attributes.start_time DESC"], max_results=1
+    )
+    return found[0] if found else None
 
 
 def running_children(client: Any, parent_id: str) -> list[str]:

@@ -17,8 +17,9 @@ from typing import Any
 from pipeline.model.card import DATA_TAG, SCORE, describe, version_tags
 from pipeline.model.save import MODEL_DIR
 from pipeline.tracking.logged_model import run_model
+from pipeline.tracking.lookup import newest_sweep_run
 from pipeline.tracking.store import ENV_URI, TrackingError, check_store, experiment_id
-from pipeline.tracking.tags import BEST_RUN_TAG, ROLE_TAG
+from pipeline.tracking.tags import BEST_RUN_TAG
 
 ALIAS_PATTERN = r"[\w-]{1,255}"  # MLflow's aliases: letters, digits, _ and -
 RESERVED_ALIAS = r"latest|v\d+"  # MLflow refuses these: they name versions
@@ -174,13 +175,8 @@ def check_process_uri(client: Any) -> None:
 
 def latest_sweep_best(client: Any, experiment_id: str) -> str | None:
     """The best run of the newest sweep (a parent run with a ``best_run_id`` tag), if any."""
-    sweeps = client.search_runs(
-        [experiment_id],
-        f"tags.`{ROLE_TAG}` = 'sweep' and tags.`{BEST_RUN_TAG}` LIKE '%'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    return sweeps[0].data.tags[BEST_RUN_TAG] if sweeps else None
+    sweep = newest_sweep_run(client, experiment_id, f"tags.`{BEST_RUN_TAG}` LIKE '%'")
+    return sweep.data.tags[BEST_RUN_TAG] if sweep else None
 
 
 def newest_best_run(uri: str, experiment: str) -> str | None:

@@ -19,8 +19,8 @@ from typing import Any
 
 from pipeline.errors import one_line
 from pipeline.model.card import SCORE
+from pipeline.tracking.lookup import newest_sweep_run
 from pipeline.tracking.store import TrackingError, without_password
-from pipeline.tracking.tags import ROLE_TAG
 
 VIEW_TAG_PREFIX = "mlflow.sharedViewState."  # the UI's saved views: experiment tags
 VIEW_ID = "scratchnn-jobs"  # the view's tag is VIEW_TAG_PREFIX + VIEW_ID
@@ -95,10 +95,5 @@ def newest_sweep(uri: str, experiment_id: str) -> str | None:
     """The run id of the newest sweep's parent run in experiment ``experiment_id``, if any."""
     from mlflow.tracking import MlflowClient
 
-    found = MlflowClient(uri).search_runs(
-        [experiment_id],
-        f"tags.`{ROLE_TAG}` = 'sweep'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    return found[0].info.run_id if found else None
+    sweep = newest_sweep_run(MlflowClient(uri), experiment_id)
+    return sweep.info.run_id if sweep else None

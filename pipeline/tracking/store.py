@@ -68,6 +68,11 @@ def ui_hint(uri: str) -> str:
     return "open the MLflow UI with `make ui`"
 
 
+def sqlite_path(uri: str) -> Path:
+    """The database file of a ``sqlite:///`` URI."""
+    return Path(uri.partition(":///")[2])
+
+
 def artifact_location(uri: str, outputs_dir: str | os.PathLike[str]) -> str | None:
     """Where a new experiment keeps artifacts: beside a local SQLite store, else the store's
     own choice (None)."""
@@ -91,7 +96,7 @@ def check_store(uri: str, timeout: float = 5.0) -> None:
     elif scheme(uri) in CONNECT_TIMEOUT_ARG:
         _check_database(uri, timeout)
     elif scheme(uri) == "sqlite":
-        _check_sqlite(uri, Path(uri.partition(":///")[2]))
+        _check_sqlite(uri, sqlite_path(uri))
 
 
 def _check_server(uri: str, timeout: float) -> None:
