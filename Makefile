@@ -25,7 +25,7 @@ EXTRA_submitit_slurm := slurm
 LAUNCHER_EXTRA := $(if $(EXTRA_$(LAUNCHER)),$(VENV)/.installed-$(EXTRA_$(LAUNCHER)),)
 # A server whose store is PostgreSQL needs the driver (the `team` extra).
 STORE_EXTRA := $(if $(filter postgresql%,$(STORE_URI)),$(VENV)/.installed-team,)
-.PHONY: help setup postgres chromium test test-fast lint data train sweep sweep-gd sweep-h ui ui-shot rerun bench search server serve
+.PHONY: help setup postgres chromium test test-fast lint data train sweep sweep-gd sweep-h ui ui-shot rerun bench search server serve sync
 
 # $(call debian,PACKAGE,TEST,USER): when the command TEST fails, apt-get installs Debian's PACKAGE
 # (as root), else one line says how; USER is what needs it (and skips without it).
@@ -102,6 +102,9 @@ rerun: setup ## rerun a tracked run and compare it point by point: make rerun RU
 
 server: setup $(STORE_EXTRA) ## an MLflow tracking server on 127.0.0.1 (PORT=5000) for runs and sweeps; SQLite in outputs/server/ unless STORE_URI=<SQLAlchemy URI> (postgresql+psycopg://...)
 	$(BIN)/python -m pipeline.tools.server $(if $(PORT),--port $(PORT)) $(if $(STORE_URI),--backend-store-uri '$(STORE_URI)') $(ARGS)
+
+sync: setup ## send a tracking server the runs (and sweep ends) an outage left in outputs/spool/; twice changes nothing
+	$(BIN)/python -m pipeline.tools.sync $(ARGS)
 
 ui: setup ## the MLflow UI on 127.0.0.1 (PORT=5000) on the project's store; prints the URL
 	$(BIN)/python -m pipeline.tools.ui $(if $(PORT),--port $(PORT))

@@ -3,7 +3,8 @@
 ``main`` checks every job the command line asks for (``pipeline.sweeps.preflight``), then
 hands over to Hydra, which calls ``hydra_entry`` once per job. Errors leave as one line with
 an exit code of ``pipeline.errors.ExitCode``: a bad value 2, a tracking store that fails 1,
-Ctrl-C 130 and SIGTERM 143 (their runs marked KILLED).
+a tracking server down past ``tracking.outage_wait`` 75 (the runs wait in the spool), Ctrl-C
+130 and SIGTERM 143 (their runs marked KILLED).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pipeline.stages.data.mnist import MnistUnavailableError
 from pipeline.sweeps.callback import ENV_PARENT_RUN, abandon_open_sweeps
 from pipeline.sweeps.preflight import check_command_line
 from pipeline.tracking.recorder import JobInfo, command_line
+from pipeline.tracking.spooled import StillDown
 from pipeline.tracking.store import TrackingError, resolve_uri, ui_hint
 
 
@@ -57,6 +59,8 @@ def hydra_entry(cfg: DictConfig) -> float:
         result = run(cfg, job)
     except ConfigError as error:
         fail(error, ExitCode.BAD_INPUT)
+    except StillDown as error:
+        fail(error, ExitCode.SPOOLED)
     except (TrackingError, MnistUnavailableError) as error:
         fail(error, ExitCode.FAILED)
     if not job.in_sweep:

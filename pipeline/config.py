@@ -94,6 +94,7 @@ class TrackingConfig:
     log_model: bool = MISSING  # a finished run logs its network as an MLflow logged model
     registered_model: str | None = MISSING  # a sweep registers its best model as; null: none
     model_alias: str = MISSING  # the alias that moves to that version if it beats the holder
+    outage_wait: float = MISSING  # s a run or sweep ending waits for a tracking server that is down
 
 
 @dataclass
@@ -192,6 +193,11 @@ def validate(cfg: Any) -> None:
     """Check ranges and choices of a composed config; raise ``ConfigError`` on the first bad one."""
     _choice("task", cfg.task, tuple(Task))
     _choice("progress", cfg.progress, PROGRESS)
+    if not cfg.tracking.outage_wait >= 0:  # also refuses nan
+        raise ConfigError(
+            f"tracking.outage_wait={cfg.tracking.outage_wait!r} is not allowed; "
+            "allowed: seconds >= 0"
+        )
     if cfg.task == Task.GRADIENT_DESCENT:
         _positive("gd.lr", cfg.gd.lr)
         _at_least("gd.step_num", cfg.gd.step_num, 1)

@@ -18,6 +18,7 @@ class ExitCode(IntEnum):
     OK = 0
     FAILED = 1  # a store, a server, MNIST or a registration failed; a rerun found a difference
     BAD_INPUT = 2  # a bad config value or argument, refused before anything runs
+    SPOOLED = 75  # the tracking server stayed down: the runs wait in the spool for `make sync`
     INTERRUPTED = 130  # Ctrl-C: buffered metrics flushed, the run marked KILLED
     TERMINATED = 143  # SIGTERM: the same
 

@@ -43,7 +43,7 @@ MAY_IMPORT: dict[str, tuple[str, ...]] = {
     "pipeline.run": ("pipeline.config", "pipeline.jobs", "pipeline.tracking"),
     "pipeline.tools": (
         "pipeline", "pipeline.errors", "pipeline.loopback", "pipeline.config", "pipeline.stages",
-        "pipeline.tracking", "pipeline.run",
+        "pipeline.tracking", "pipeline.sweeps", "pipeline.run",
     ),
     "pipeline.__main__": (
         "pipeline.errors", "pipeline.config", "pipeline.stages", "pipeline.tracking",

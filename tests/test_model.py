@@ -269,7 +269,7 @@ def test_a_run_without_a_model_is_not_registered(make_cfg, outputs):
 def test_a_model_whose_logging_fails_is_marked_failed(outputs):
     client = MlflowClient(f"sqlite:///{outputs}/mlflow.db")
     experiment = client.create_experiment("failing")
-    run = MlflowRun.start(client, experiment, "fails", {}, {})
+    run = MlflowRun.start(client, experiment, "fails", {})
     with pytest.raises(OSError), new_logged_model(client, experiment, run, []) as model:
         raise OSError("disk full")  # e.g. while its files are uploaded
     assert str(client.get_logged_model(model.model_id).status) == "FAILED"

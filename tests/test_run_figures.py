@@ -81,10 +81,11 @@ def fake_sweep(client, sweep_dir, runs: list[tuple[dict, float | None, str, int]
     """A parent run and a child per (params, final_test_acc, status, loss curve length);
     each job's ``history.npz`` in ``sweep_dir/<job>``, as a sweep's jobs leave it."""
     experiment = client.create_experiment("sweep")
-    parent = MlflowRun.start(client, experiment, "sweep", {}, {})
+    parent = MlflowRun.start(client, experiment, "sweep", {})
     for job, (params, score, status, iters) in enumerate(runs):
         tags = {PARENT_TAG: parent.run_id, **({"diverged_at": "3"} if status == "FAILED" else {})}
-        child = MlflowRun.start(client, experiment, f"job {job}", tags, {"task": "train", **params})
+        child = MlflowRun.start(client, experiment, f"job {job}", tags)
+        child.log_params({"task": "train", **params})
         if score is not None:
             child.log_series("final_test_acc", np.array([0]), np.array([score]))
         if iters:

@@ -52,7 +52,7 @@ def run_training(cfg: Any, job: JobInfo) -> dict[str, Any]:
     twin = recorder.finished_twin() if job.in_sweep and not cfg.force else None
     if twin is not None:  # a resumed sweep: this job finished earlier
         log.info("skipped %s: run %s finished earlier", run_name(cfg), twin["run_id"])
-        recorder.report_to_parent(twin["run_id"])
+        recorder.reuse(twin["run_id"])
         return {**twin["metrics"], "run_id": twin["run_id"], "reused": True}
     tags = {"gradient": cfg.train.gradient, "data_sha256": data.sha256, "dtype": dtype}
     sink = recorder.start(run_name(cfg), tags)

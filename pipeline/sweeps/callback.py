@@ -2,11 +2,12 @@
 
 ``on_multirun_start`` runs in the launching process before the sweeper starts a job. It
 fetches MNIST for training once (not per job), creates the store and experiment (parallel
-jobs opening a brand-new SQLite store race on its schema) and the parent run, and hands every
-job, on whichever machine, the store and the parent (``hand_to_jobs``). ``on_multirun_end``
-logs the sweep's summary to the parent (``summary``; for ``task=numerical_diff`` also
-``diff_summary``'s figure), ends it and registers the best run's model
-(``tracking.registered_model``, alias ``tracking.model_alias``).
+jobs opening a brand-new SQLite store race on its schema), sends a tracking server what an
+earlier outage left in the spool, makes the parent run, and hands every job, on whichever
+machine, the store and the parent (``hand_to_jobs``). ``on_multirun_end`` sends the runs
+its jobs spooled while the server was down (waiting up to ``tracking.outage_wait`` for it),
+then ends the sweep (``ending.end_sweep``: summary, front page, best model registered); if
+the server stays down, it saves that end for ``make sync`` and exits 75.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, open_dict, read_write
@@ -23,23 +25,26 @@ from omegaconf import DictConfig, open_dict, read_write
 from pipeline.config import Task
 from pipeline.errors import ExitCode, fail, one_line
 from pipeline.stages.data.mnist import fetch_mnist, resolve_data_dir
-from pipeline.sweeps.diff_summary import log_error_vs_h
-from pipeline.sweeps.front_page import SWEEP_LOG, log_front_page, parent_params, terminal_lines
+from pipeline.sweeps.ending import SweepEnd, end_sweep, send_owed
+from pipeline.sweeps.front_page import SWEEP_LOG, parent_params
 from pipeline.sweeps.launchers import keep_ray_local
 from pipeline.sweeps.preflight import axis_values
-from pipeline.sweeps.summary import register_best, summarize
-from pipeline.tracking.lookup import running_children
+from pipeline.tracking.drain import drain
 from pipeline.tracking.mlflow_run import MlflowRun
 from pipeline.tracking.provenance import environment_tags, system_tags
 from pipeline.tracking.recorder import command_line
 from pipeline.tracking.registry import check_alias
+from pipeline.tracking.spool import pending, spool_dir
+from pipeline.tracking.spooled import SYNC
 from pipeline.tracking.store import (
     ENV_URI,
     TrackingError,
     artifact_location,
     check_store,
     connect,
+    is_server,
     resolve_uri,
+    server_answers,
     set_mlflow_environment,
 )
 from pipeline.tracking.tags import ROLE_TAG
@@ -48,7 +53,7 @@ set_mlflow_environment()  # in the launching process, and so in every job it sta
 
 ENV_PARENT_RUN = "SCRATCHNN_PARENT_RUN"  # the sweep's parent run id, for each of its jobs
 log = logging.getLogger(__name__)
-OPEN_SWEEPS: list[MlflowRun] = []  # parent runs of sweeps still running, for Ctrl-C
+OPEN_SWEEPS: list[SweepEnd] = []  # the ends of sweeps still running, also for Ctrl-C
 SWEEP_LOGS: list[logging.Handler] = []  # the sweep.log handler of the sweep running
 LOGGED = ("hydra", "hydra_plugins", "pipeline")  # the loggers whose records sweep.log keeps
 
@@ -69,32 +74,54 @@ class SweepCallback(Callback):
         uri = resolve_uri(config.tracking.uri, config.outputs_dir)
         attach_log(Path(config.hydra.sweep.dir))
         try:
+            check_store(uri)
+            if is_server(uri):  # what an earlier outage left: resume must see those runs
+                send_owed(spool_dir(config.outputs_dir), uri, 0.0, log.info)
             parent = start_parent(config, uri)
         except TrackingError as error:
             fail(error, ExitCode.FAILED)
-        OPEN_SWEEPS.append(parent)
+        OPEN_SWEEPS.append(sweep_end(config, uri, parent.run_id))
         hand_to_jobs(config, uri, parent.run_id)
         log.info("sweep parent run %s", parent.run_id)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        sweep_dir = Path(config.hydra.sweep.dir).resolve()
-        axes = swept(config)
         while OPEN_SWEEPS:
-            parent, status = OPEN_SWEEPS.pop(), "FAILED"
+            end = OPEN_SWEEPS.pop()
             try:
-                end_orphans(parent)
-                rows = summarize(parent, sweep_dir, list(axes))
-                if config.task == Task.NUMERICAL_DIFF:
-                    log_error_vs_h(parent)
-                lines = terminal_lines(rows, parent.run_id, parent.client.tracking_uri)
-                overrides = list(config.hydra.overrides.task)
-                log_front_page(parent, rows, axes, overrides, sweep_dir, lines)
-                status = "FINISHED"
+                if is_server(end.uri):  # the runs its jobs left while the server was down
+                    wait = config.tracking.outage_wait
+                    if drain(Path(end.spool_dir), end.uri, wait, log.info).down:
+                        postpone(end)
+                end_sweep(end)
+            except Exception as error:  # noqa: BLE001 - MLflow's, SQLAlchemy's, requests'
+                if is_server(end.uri) and not server_answers(end.uri):
+                    postpone(end)
+                fail(error, ExitCode.FAILED)
             finally:
                 detach_log()
-                parent.end(status)
-            print("\n".join(lines))
-            register_best_model(parent.client, rows, config.tracking)
+
+
+def sweep_end(config: DictConfig, uri: str, parent_run_id: str) -> SweepEnd:
+    """What the end of the sweep ``config`` describes needs (``ending.SweepEnd``)."""
+    return SweepEnd(
+        uri, parent_run_id, str(Path(config.hydra.sweep.dir).resolve()), config.task,
+        swept(config), list(config.hydra.overrides.task), config.tracking.registered_model,
+        config.tracking.model_alias, str(spool_dir(config.outputs_dir)),
+    )  # fmt: skip
+
+
+def postpone(end: SweepEnd) -> NoReturn:
+    """Save the sweep's end for ``make sync`` and exit 75 (``ExitCode.SPOOLED``): its
+    tracking server stayed down."""
+    detach_log()
+    spool = Path(end.spool_dir)
+    end.save()
+    fail(
+        f"tracking server {end.uri} did not answer: the sweep's end and "
+        f"{len(pending(spool))} spooled runs wait in {spool}; {SYNC} sends them once the "
+        "server is back",
+        ExitCode.SPOOLED,
+    )
 
 
 def swept(config: DictConfig) -> dict[str, str]:
@@ -104,7 +131,6 @@ def swept(config: DictConfig) -> dict[str, str]:
 
 def start_parent(config: DictConfig, uri: str) -> MlflowRun:
     """The sweep's parent run in the experiment of ``uri``, creating store and experiment."""
-    check_store(uri)
     location = artifact_location(uri, config.outputs_dir)
     client, experiment_id = connect(uri, config.tracking.experiment, location)
     axes = swept(config)
@@ -113,7 +139,9 @@ def start_parent(config: DictConfig, uri: str) -> MlflowRun:
     command = command_line(list(config.hydra.overrides.task), multirun=True)
     tags = {**system_tags(command), **environment_tags(), ROLE_TAG: "sweep"}
     try:
-        return MlflowRun.start(client, experiment_id, name, tags, parent_params(config, axes))
+        parent = MlflowRun.start(client, experiment_id, name, tags)
+        parent.log_params(parent_params(config, axes))
+        return parent
     except Exception as exc:  # noqa: BLE001 - MLflow's and SQLAlchemy's errors
         raise TrackingError(f"tracking store {uri}: {one_line(exc)}") from None
 
@@ -132,39 +160,20 @@ def hand_to_jobs(config: DictConfig, uri: str, parent_id: str) -> None:
         config.hydra.overrides.hydra.append(f"hydra.job.env_copy=[{','.join(names)}]")
 
 
-def end_orphans(parent: MlflowRun) -> None:
-    """Mark KILLED the children of ``parent`` still RUNNING: their job's process died without
-    ending them (SIGKILL, out of memory), so no job will."""
-    for run_id in running_children(parent.client, parent.run_id):
-        MlflowRun(parent.client, run_id).end("KILLED")
-
-
 def abandon_open_sweeps(status: str = "KILLED") -> None:
     """Mark the parents of interrupted sweeps (Ctrl-C, SIGTERM) and their children that are
-    still running as ``status``."""
+    still running as ``status``; a sweep whose server is down is saved for ``make sync``."""
     detach_log()
     while OPEN_SWEEPS:
-        parent = OPEN_SWEEPS.pop()
+        end = replace(OPEN_SWEEPS.pop(), status=status)
         try:
-            end_orphans(parent)
-            parent.end(status)
+            end_sweep(end)
         except Exception as exc:  # noqa: BLE001 - reported; the process is stopping anyway
+            if is_server(end.uri) and not server_answers(end.uri):
+                end.save()
             print(
                 f"scratchnn: ending a sweep's parent run failed: {one_line(exc)}", file=sys.stderr
             )
-
-
-def register_best_model(client: Any, rows: list[dict[str, Any]], tracking: DictConfig) -> None:
-    """The best finished run's model as a new version of ``tracking.registered_model``
-    (null: none), with ``tracking.model_alias`` on it if it beats the version that has it,
-    else ``challenger``; one line says which."""
-    name, alias = tracking.registered_model, tracking.model_alias
-    try:
-        registered = register_best(client, rows, name, alias)
-    except Exception as exc:  # noqa: BLE001 - MLflow's and SQLAlchemy's errors
-        fail(f"registering the best model as {name}: {one_line(exc)}", ExitCode.FAILED)
-    if registered is not None:
-        print(registered.line())
 
 
 def attach_log(sweep_dir: Path) -> None:

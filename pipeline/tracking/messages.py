@@ -10,9 +10,11 @@ and matplotlib are imported only where a message is applied.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
-from dataclasses import dataclass
+import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, get_args
 
@@ -22,6 +24,7 @@ from pipeline.tracking.figure_messages import LogDescentFigure, LogDigitFigures,
 from pipeline.tracking.mlflow_run import MlflowRun
 from pipeline.tracking.session import Session
 from pipeline.tracking.store import connect
+from pipeline.tracking.tags import SPOOL_TAG
 
 
 @dataclass
@@ -60,31 +63,46 @@ class FindRuns:
 
 @dataclass
 class StartRun:
-    """Create the job's run with its tags (``mlflow.parentRunId`` nests it) and params."""
+    """Create the job's run, started at ``start_time`` (ms since the epoch), with its tags
+    (``mlflow.parentRunId`` nests it) and params. A spooled run (tag ``SPOOL_TAG``) is
+    created once: replayed again, it finds the run it made."""
 
     run_name: str
     tags: dict[str, str]
     params: dict[str, str]
+    start_time: int
 
     def apply(self, session: Session) -> str:
         session.end_open_run("KILLED")  # an earlier job of this process that never ended
-        run = MlflowRun.start(
-            session.client, session.experiment_id, self.run_name, self.tags, self.params
+        run = self._spooled_twin(session) or MlflowRun.start(
+            session.client, session.experiment_id, self.run_name, self.tags, self.start_time
         )
+        run.log_params(self.params)
         session.run = run
         return run.run_id
+
+    def _spooled_twin(self, session: Session) -> MlflowRun | None:
+        if SPOOL_TAG not in self.tags:
+            return None
+        found = session.client.search_runs(
+            [session.experiment_id], f"tags.`{SPOOL_TAG}` = '{self.tags[SPOOL_TAG]}'"
+        )
+        return MlflowRun(session.client, found[0].info.run_id) if found else None
 
 
 @dataclass
 class LogSeries:
-    """Metric ``key``: ``values[i]`` at step ``steps[i]``."""
+    """Metric ``key``: ``values[i]`` at step ``steps[i]``, logged at ``timestamp`` (ms since
+    the epoch: when the job sent it, not when it reached the store)."""
 
     key: str
     steps: list[int]
     values: list[float]
+    timestamp: int
 
     def apply(self, session: Session) -> None:
-        session.run.log_series(self.key, np.array(self.steps), np.array(self.values))
+        steps, values = np.array(self.steps), np.array(self.values)
+        session.run.log_series(self.key, steps, values, self.timestamp)
 
 
 @dataclass
@@ -97,14 +115,16 @@ class SetTags:
 
 @dataclass
 class ReportJob:
-    """A sweep job names its run (``run_id``, its own or a reused one) on the sweep's parent."""
+    """A sweep job names its run on the sweep's parent: ``run_id`` (a reused one), or None
+    for the run open in this session (its id is not known before the store made it)."""
 
     parent_run_id: str
     job: int
-    run_id: str
+    run_id: str | None
 
     def apply(self, session: Session) -> None:
-        MlflowRun(session.client, self.parent_run_id).log_job(self.job, self.run_id)
+        run_id = self.run_id or session.run.run_id
+        MlflowRun(session.client, self.parent_run_id).log_job(self.job, run_id)
 
 
 @dataclass
@@ -173,9 +193,11 @@ class LogModel:
 
     def apply(self, session: Session) -> None:
         from pipeline.model.save import MODEL_DIR, save_model
-        from pipeline.tracking.logged_model import new_logged_model
+        from pipeline.tracking.logged_model import new_logged_model, run_model
 
         client, run = session.client, session.run
+        if run_model(client, run.run_id) is not None:  # logged before this message was replayed
+            return
         with (
             new_logged_model(client, session.experiment_id, run, self.metrics) as model,
             tempfile.TemporaryDirectory() as tmp,
@@ -188,13 +210,15 @@ class LogModel:
 
 @dataclass
 class EndRun:
-    """Send what is buffered, mark the run ``status``; answers its run id."""
+    """Send what is buffered, mark the run ``status`` as of ``end_time`` (ms since the
+    epoch); answers its run id."""
 
     status: str
+    end_time: int
 
     def apply(self, session: Session) -> str:
         run, session.run = session.run, None
-        return run.end(self.status)
+        return run.end(self.status, self.end_time)
 
 
 Message = (
@@ -202,3 +226,22 @@ Message = (
     | LogTrainingFigures | LogDigitFigures | LogDescentFigure | LogModel | EndRun
 )  # fmt: skip
 MESSAGES = {kind.__name__: kind for kind in get_args(Message)}  # to decode the JSON lines
+
+
+def now_ms() -> int:
+    """The time now, in ms since the epoch: MLflow's unit for metric, start and end times."""
+    return int(time.time() * 1000)
+
+
+def encode(message: Message, **extra: Any) -> str:
+    """``message`` as one JSON line (no newline): its kind, its fields and ``extra``."""
+    return json.dumps({"kind": type(message).__name__, **extra, **asdict(message)})
+
+
+def decode(line: str) -> tuple[Message, dict[str, Any]]:
+    """The message of an ``encode``d line, and the line's ``extra`` fields."""
+    fields = json.loads(line)
+    kind = MESSAGES[fields.pop("kind")]
+    names = {f.name for f in dataclasses.fields(kind)}
+    extra = {key: fields.pop(key) for key in list(fields) if key not in names}
+    return kind(**fields), extra

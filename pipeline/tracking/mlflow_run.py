@@ -40,22 +40,30 @@ class MlflowRun:
         experiment_id: str,
         run_name: str,
         tags: dict[str, str],
-        params: dict[str, str],
+        start_time: int | None = None,
     ) -> MlflowRun:
-        """Create the run with its ``tags`` (``mlflow.parentRunId`` nests it) and ``params``."""
-        from mlflow.entities import Param
-
-        run = client.create_run(experiment_id, tags=tags, run_name=run_name)
-        items = [Param(key, str(value)) for key, value in params.items()]
-        for start in range(0, len(items), MAX_PARAMS):
-            client.log_batch(run.info.run_id, params=items[start : start + MAX_PARAMS])
+        """Create the run with its ``tags`` (``mlflow.parentRunId`` nests it), started at
+        ``start_time`` (ms since the epoch; None: now). ``log_params`` gives it its params."""
+        run = client.create_run(experiment_id, start_time, tags, run_name)
         return cls(client, run.info.run_id)
 
-    def log_series(self, key: str, steps: np.ndarray, values: np.ndarray) -> None:
-        """``values[i]`` as the value of metric ``key`` at step ``steps[i]``."""
+    def log_params(self, params: dict[str, str]) -> None:
+        """Log ``params``; logging a param again with the value it has is allowed (a
+        replayed run whose first try the server cut off after ``start``)."""
+        from mlflow.entities import Param
+
+        items = [Param(key, str(value)) for key, value in params.items()]
+        for start in range(0, len(items), MAX_PARAMS):
+            self.client.log_batch(self.run_id, params=items[start : start + MAX_PARAMS])
+
+    def log_series(
+        self, key: str, steps: np.ndarray, values: np.ndarray, timestamp: int | None = None
+    ) -> None:
+        """``values[i]`` as the value of metric ``key`` at step ``steps[i]``, logged at
+        ``timestamp`` (ms since the epoch; None: now)."""
         from mlflow.entities import Metric
 
-        now = int(time.time() * 1000)
+        now = timestamp or int(time.time() * 1000)
         points = zip(np.asarray(steps).tolist(), np.asarray(values, float).tolist(), strict=True)
         self.pending += [Metric(key, value, now, step) for step, value in points]
         if len(self.pending) >= MAX_METRICS:
@@ -92,10 +100,11 @@ class MlflowRun:
         """A matplotlib figure as ``figures/<name>.png``."""
         self.client.log_figure(self.run_id, figure, f"figures/{name}.png")
 
-    def end(self, status: str) -> str:
-        """Send what is buffered and mark the run ``status`` (FINISHED, FAILED, KILLED)."""
+    def end(self, status: str, end_time: int | None = None) -> str:
+        """Send what is buffered and mark the run ``status`` (FINISHED, FAILED, KILLED) as of
+        ``end_time`` (ms since the epoch; None: now)."""
         try:
             self.flush()
         finally:
-            self.client.set_terminated(self.run_id, status)
+            self.client.set_terminated(self.run_id, status, end_time)
         return self.run_id

@@ -2,9 +2,10 @@
 
 ``Recorder`` checks the store (failing fast, in one line), tells whether an identical run
 already finished (a resumed sweep skips it), starts the run and sends what the job
-produced, all as messages (``pipeline.tracking.messages``) through one channel: the writer
-process for a single run (``tracking.writer_process``), this process for a sweep job
-(``pipeline.tracking.writer``).
+produced, all as messages (``pipeline.tracking.messages``) through one channel: for a
+tracking server, a spool file that a thread sends (``pipeline.tracking.spooled``: an outage
+loses nothing); else the writer process for a single run (``tracking.writer_process``), this
+process for a sweep job (``pipeline.tracking.writer``).
 """
 
 from __future__ import annotations
@@ -31,8 +32,11 @@ from pipeline.tracking.messages import (
     ReportJob,
     SetTags,
     StartRun,
+    now_ms,
 )
-from pipeline.tracking.store import artifact_location, check_store, resolve_uri
+from pipeline.tracking.spool import spool_dir
+from pipeline.tracking.spooled import Spooled
+from pipeline.tracking.store import artifact_location, check_store, is_server, resolve_uri
 from pipeline.tracking.tags import FINGERPRINT_TAG, JOB_TAG, PARENT_TAG, ROLE_TAG
 from pipeline.tracking.writer import InProcess, WriterProcess
 
@@ -86,14 +90,23 @@ def quoted(value: str) -> str:
     return "'" + value.replace("'", "\\'") + "'"
 
 
+Channel = WriterProcess | InProcess | Spooled
+
+
+def series(key: str, steps: Any, values: Any) -> LogSeries:
+    """``LogSeries`` of ``values`` at ``steps``, stamped with the time now."""
+    values = np.asarray(values, float).tolist()
+    return LogSeries(key, np.asarray(steps).tolist(), values, now_ms())
+
+
 class RunSink:
     """The train stage's ``MetricsSink``: each series goes to the run as ``LogSeries``."""
 
-    def __init__(self, channel: WriterProcess | InProcess) -> None:
+    def __init__(self, channel: Channel) -> None:
         self.channel = channel
 
     def log_series(self, key: str, steps: np.ndarray, values: np.ndarray) -> None:
-        self.channel.send(LogSeries(key, steps.tolist(), np.asarray(values, float).tolist()))
+        self.channel.send(series(key, steps, values))
 
 
 class Recorder:
@@ -102,13 +115,22 @@ class Recorder:
 
     def __init__(self, cfg: Any, job: JobInfo, resolved: dict[str, Any]) -> None:
         self.uri = resolve_uri(cfg.tracking.uri, cfg.outputs_dir)
-        check_store(self.uri)  # a bad store fails here, before any work
-        self.channel = WRITER if cfg.tracking.writer_process and not job.in_sweep else IN_PROCESS
+        # a bad store fails here, before any work; a sweep's server may be down for a while
+        check_store(self.uri, answer=not job.in_sweep)
+        self.channel = self._channel(cfg, job)
         self.cfg, self.job, self.resolved = cfg, job, resolved
         self.fingerprint = provenance.fingerprint(resolved)
         self.sink = RunSink(self.channel)
         location = artifact_location(self.uri, cfg.outputs_dir)
         self.channel.send(OpenStore(self.uri, cfg.tracking.experiment, location))
+
+    def _channel(self, cfg: Any, job: JobInfo) -> Channel:
+        """A spool for a tracking server (it may go down), the writer process for a single
+        run (``tracking.writer_process``), else this process."""
+        if is_server(self.uri):
+            folder, wait = spool_dir(cfg.outputs_dir), cfg.tracking.outage_wait
+            return Spooled(folder, self.uri, wait, hand_off=job.in_sweep)
+        return WRITER if cfg.tracking.writer_process and not job.in_sweep else IN_PROCESS
 
     def finished_twin(self) -> dict[str, Any] | None:
         """A FINISHED run with this job's fingerprint (same config and code), if any:
@@ -136,12 +158,18 @@ class Recorder:
             tags[PARENT_TAG] = self.job.parent_run_id
         if self.job.in_sweep:
             tags[JOB_TAG] = str(self.job.job_num)
-        self.channel.send(StartRun(run_name, tags, flatten(self.resolved)))
+        self.channel.send(StartRun(run_name, tags, flatten(self.resolved), now_ms()))
         self._save_config()
         return self.sink
 
-    def report_to_parent(self, run_id: str) -> None:
-        """Name ``run_id`` as this job's run on the sweep's parent run."""
+    def reuse(self, run_id: str) -> None:
+        """Name ``run_id``, a run that finished earlier, as this job's run on the sweep's
+        parent, and wait until the store has it."""
+        self._report_to_parent(run_id)
+        self.channel.close()
+
+    def _report_to_parent(self, run_id: str | None) -> None:
+        """Name ``run_id`` (None: the run this job started) as its run on the sweep's parent."""
         if self.job.parent_run_id and self.job.in_sweep:
             self.channel.send(ReportJob(self.job.parent_run_id, self.job.job_num, run_id))
 
@@ -151,7 +179,7 @@ class Recorder:
     def log_metrics(self, metrics: dict[str, float]) -> None:
         """Single values (step 0), e.g. the final accuracies."""
         for key, value in metrics.items():
-            self.channel.send(LogSeries(key, [0], [float(value)]))
+            self.channel.send(series(key, [0], [value]))
 
     def log(self, message: Any) -> None:
         """Any other message for the run, e.g. its figures."""
@@ -197,12 +225,12 @@ class Recorder:
     def save_file(self, path: Path, artifact_path: str | None = None) -> None:
         self.channel.send(LogArtifact(str(path), artifact_path))
 
-    def end(self, status: str) -> str:
-        """Wait until everything sent is stored; mark the run ``status``; return its id. A
-        sweep job then names its run on the parent."""
-        run_id = self.channel.call(EndRun(status))
-        self.report_to_parent(run_id)
-        return run_id
+    def end(self, status: str) -> str | None:
+        """Name the run on the sweep's parent (a sweep job), mark it ``status`` and wait
+        until the store has everything; return its id (None if a tracking server that is
+        down never made the run: the spool keeps it)."""
+        self._report_to_parent(None)
+        return self.channel.call(EndRun(status, now_ms()))
 
     def _save_config(self) -> None:
         """The resolved config (what a rerun executes) and Hydra's ``.hydra/`` files."""

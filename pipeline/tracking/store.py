@@ -26,10 +26,14 @@ SERVER_SCHEMES = ("http", "https")
 CONNECT_TIMEOUT_ARG = {"postgresql": "connect_timeout", "mysql": "connect_timeout"}
 SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
 # MLflow's settings in every process of ours that loads it: no telemetry calls (they also delay
-# the exit), no progress bars in the logs; a server or UI starts no job runners (never used).
+# the exit), no progress bars in the logs; a call to a tracking server that does not answer
+# fails after ~3 s, not MLflow's ~2.5 minutes of retries: the spool (``spooled``) waits for
+# the server itself, as long as it takes. A server or UI starts no job runners (never used).
 MLFLOW_DEFAULTS = {
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
 }
 SERVER_DEFAULTS = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
@@ -81,17 +85,18 @@ def artifact_location(uri: str, outputs_dir: str | os.PathLike[str]) -> str | No
     return None
 
 
-def check_store(uri: str, timeout: float = 5.0) -> None:
+def check_store(uri: str, timeout: float = 5.0, answer: bool = True) -> None:
     """Refuse, in one line, a store that cannot work: an unsupported scheme, a tracking
-    server that does not answer its health check (MLflow's client would retry for minutes),
-    a SQLite file that is not a database or whose folder cannot be written."""
+    server that does not answer its health check (unless ``answer`` is False: a sweep's job,
+    whose server answered the sweep and may be down for a while), a SQLite file that is not a
+    database or whose folder cannot be written."""
     if scheme(uri) not in SCHEMES:
         allowed = "sqlite:///<file>, postgresql://, mysql://, mssql://, http(s)://<server>"
         raise TrackingError(
             f"tracking store {uri}: MLflow cannot track to {scheme(uri)}:// URIs; "
             f"allowed: {allowed} or a folder"
         )
-    if is_server(uri):
+    if is_server(uri) and answer:
         _check_server(uri, timeout)
     elif scheme(uri) in CONNECT_TIMEOUT_ARG:
         _check_database(uri, timeout)
@@ -106,6 +111,15 @@ def _check_server(uri: str, timeout: float) -> None:
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise TrackingError(f"tracking server {uri} does not answer ({reason})") from None
+
+
+def server_answers(uri: str, timeout: float = 2.0) -> bool:
+    """Whether the tracking server ``uri`` answers its health check within ``timeout`` s."""
+    try:
+        _check_server(uri, timeout)
+    except TrackingError:
+        return False
+    return True
 
 
 def without_password(uri: str) -> str:

@@ -22,11 +22,11 @@ import signal
 import subprocess
 import sys
 import threading
-from dataclasses import asdict
+from dataclasses import replace
 from typing import Any, TextIO
 
 from pipeline.errors import one_line
-from pipeline.tracking.messages import MESSAGES, EndRun, Message
+from pipeline.tracking.messages import EndRun, Message, decode, encode
 from pipeline.tracking.session import Session
 from pipeline.tracking.store import TrackingError, set_mlflow_environment
 
@@ -83,8 +83,7 @@ class WriterProcess:
 
     def send(self, message: Message, reply: bool = False) -> None:
         self.start()
-        fields = asdict(message)
-        self.lines.put(json.dumps({"kind": type(message).__name__, "reply": reply, **fields}))
+        self.lines.put(encode(message, reply=reply))
 
     def call(self, message: Message) -> Any:
         """Send ``message`` and wait for its result, or for the first error since the last
@@ -127,11 +126,10 @@ def serve(lines: TextIO, answers: TextIO) -> None:
     session, error = Session(), None
     try:
         for line in lines:
-            fields = json.loads(line)
-            kind, reply = MESSAGES[fields.pop("kind")], fields.pop("reply")
-            message = kind(**fields)
+            message, extra = decode(line)
+            reply = extra["reply"]
             if isinstance(message, EndRun) and error is not None:
-                message = EndRun("FAILED")
+                message = replace(message, status="FAILED")
             try:
                 result = apply(message, session)
             except TrackingError as exc:  # the job prints it: one line, once

@@ -98,7 +98,7 @@ def digit_figures_in_a_job(folder: Path, reps: int) -> float:
     session = Session()
     times = []
     for _ in range(reps + 1):
-        session.run = MlflowRun.start(client, experiment, "bench", {}, {})
+        session.run = MlflowRun.start(client, experiment, "bench", {})
         start = time.perf_counter()
         images, wrong = rng.random((100, 784)), rng.integers(0, 10, (2, 25))
         np.savez(folder / "misclassified.npz", images=images[:25], true=wrong[0],
