@@ -34,7 +34,7 @@ MAY_IMPORT: dict[str, tuple[str, ...]] = {
     ),
     "pipeline.jobs": (
         "scratchnn", "pipeline.config", "pipeline.progress", "pipeline.stages",
-        "pipeline.tracking",
+        "pipeline.figures", "pipeline.tracking",
     ),
     "pipeline.sweeps": (
         "scratchnn", "pipeline.errors", "pipeline.loopback", "pipeline.config",

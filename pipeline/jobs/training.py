@@ -2,7 +2,8 @@
 
 The stages are plain functions (``pipeline.stages``); this module runs them for one job and
 records what they produce through ``pipeline.tracking.recorder``: metrics, the gradient
-check, datasets, figures, ``history.npz``, ``weights.npz`` and the network as a model.
+check, datasets, ``history.npz``, ``weights.npz``, the network as a model, and the figures
+the job draws (``run_figures``).
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from pipeline.config import compute_dtype
+from pipeline.jobs import run_figures
 from pipeline.progress import make_progress
 from pipeline.stages.data import Dataset, load_data
 from pipeline.stages.data.mnist_sources import SPECS
 from pipeline.stages.evaluate import evaluate, misclassified
 from pipeline.stages.gradient_check import check_gradients, failing
 from pipeline.stages.train import History, MetricsSink, NullSink, make_network, train
-from pipeline.tracking.figure_messages import LogDigitFigures, LogTrainingFigures
 from pipeline.tracking.provenance import weights_sha256
 from pipeline.tracking.recorder import JobInfo, Recorder, status_after
 from scratchnn.functions import labels_of
@@ -62,9 +63,9 @@ def run_training(cfg: Any, job: JobInfo) -> dict[str, Any]:
         if grad_check:
             recorder.set_tags({"grad_check": grad_check})
         result, confusion, predicted = _outcome(net, history, data, recorder)
-        _save(recorder, net, history, confusion, result, data.x_test[:EXAMPLE_ROWS])
-        if predicted is not None and cfg.tracking.log_figures:
-            _log_digit_figures(recorder, data, predicted)
+        _save(recorder, net, history, result, data.x_test[:EXAMPLE_ROWS])
+        if cfg.tracking.log_figures:  # drawn here while the channel stores the model
+            _log_figures(recorder, data, net, history, confusion, predicted)
     except BaseException as error:  # the run ends KILLED (Ctrl-C, SIGTERM) or FAILED
         recorder.end(status_after(error))
         raise
@@ -132,20 +133,13 @@ def _outcome(net, history: History, data: Dataset, recorder: Recorder | None):
     return metrics, confusion, predicted
 
 
-def _save(recorder: Recorder, net, history: History, confusion, result: dict, example) -> None:
-    """The run's figures, ``history.npz`` and, unless it diverged, ``weights.npz`` and the
-    network as an MLflow logged model with the final metrics of ``result`` (``example``: a
-    few test rows, its input example)."""
-    losses = history.losses[: history.iters_run]
-    if recorder.cfg.tracking.log_figures:
-        recorder.log(
-            LogTrainingFigures(
-                losses.tolist(), history.train_acc, history.test_acc,
-                None if confusion is None else confusion.tolist(),
-            )
-        )  # fmt: skip
+def _save(recorder: Recorder, net, history: History, result: dict, example) -> None:
+    """``history.npz`` and, unless the run diverged, ``weights.npz`` and the network as an
+    MLflow logged model with the final metrics of ``result`` (``example``: a few test rows,
+    its input example)."""
     recorder.save_arrays(
-        "history", losses=losses, epochs=np.array(history.epochs, dtype=np.int64),
+        "history", losses=history.losses[: history.iters_run],
+        epochs=np.array(history.epochs, dtype=np.int64),
         train_acc=np.array(history.train_acc), test_acc=np.array(history.test_acc),
     )  # fmt: skip
     if history.diverged_at is None:
@@ -157,18 +151,28 @@ def _save(recorder: Recorder, net, history: History, confusion, result: dict, ex
             recorder.log_model(weights, net.activation, example, final)
 
 
-def _log_digit_figures(recorder: Recorder, data: Dataset, predicted: np.ndarray) -> None:
-    """For MNIST-sized images: W1's columns, from the ``weights.npz`` ``_save`` wrote, and the
-    first misclassified test digits, from the ``misclassified.npz`` written here."""
-    if data.x_test.shape[1] != math.prod(IMAGE_SHAPE):
-        return
+def _log_figures(recorder: Recorder, data: Dataset, net, history: History, confusion,
+                 predicted: np.ndarray | None) -> None:  # fmt: skip
+    """The run's figures (``run_figures``), drawn into ``<output dir>/figures`` and logged as
+    its ``figures/``: the loss and accuracy curves, the confusion matrix and, for
+    MNIST-sized images (``predicted``: the test labels the net gives, None if it diverged),
+    W1's columns and the first misclassified test digits, which ``misclassified.npz`` keeps."""
+    folder = recorder.job.output_dir / run_figures.FIGURES_DIR
+    run_figures.draw_training(folder, history, confusion)
+    if predicted is not None and data.x_test.shape[1] == math.prod(IMAGE_SHAPE):
+        wrong = _misclassified(recorder.job.output_dir, data, predicted)
+        run_figures.draw_digits(folder, net.params["W1"], wrong, IMAGE_SHAPE)
+    recorder.save_file(folder, run_figures.FIGURES_DIR)
+
+
+def _misclassified(out, data: Dataset, predicted: np.ndarray) -> dict:
+    """The first ``DIGITS_SHOWN`` misclassified test digits, saved as ``misclassified.npz``:
+    ``images`` (n, D), ``true``, ``predicted`` and ``index`` (n,), ``n_wrong``, ``n_test``."""
     labels = labels_of(data.t_test)
     wrong = misclassified(predicted, labels, DIGITS_SHOWN)
-    out = recorder.job.output_dir
-    np.savez(
-        out / "misclassified.npz", images=data.x_test[wrong], true=labels[wrong],
-        predicted=predicted[wrong], index=wrong, n_wrong=np.count_nonzero(predicted != labels),
-        n_test=len(labels),
-    )  # fmt: skip
-    paths = str(out / "weights.npz"), str(out / "misclassified.npz")
-    recorder.log(LogDigitFigures(*paths, list(IMAGE_SHAPE)))
+    arrays = {
+        "images": data.x_test[wrong], "true": labels[wrong], "predicted": predicted[wrong],
+        "index": wrong, "n_wrong": np.count_nonzero(predicted != labels), "n_test": len(labels),
+    }  # fmt: skip
+    np.savez(out / "misclassified.npz", **arrays)
+    return arrays

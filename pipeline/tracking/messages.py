@@ -5,7 +5,7 @@ A job never calls MLflow itself: it builds a message (here, or a figure's in
 (``pipeline.tracking.writer``), which applies it to a ``Session`` in this process or sends
 it, as a JSON line, to the writer process that applies it there. ``message.apply(session)``
 is the one place each call is carried out. Every field is JSON (lists, not arrays); MLflow
-and matplotlib are imported only where a message is applied.
+is imported only where a message is applied.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any, get_args
 
 import numpy as np
 
-from pipeline.tracking.figure_messages import LogDescentFigure, LogDigitFigures, LogTrainingFigures
+from pipeline.tracking.figure_messages import LogDescentFigure
 from pipeline.tracking.mlflow_run import MlflowRun
 from pipeline.tracking.session import Session
 from pipeline.tracking.store import connect
@@ -223,7 +223,7 @@ class EndRun:
 
 Message = (
     OpenStore | FindRuns | StartRun | LogSeries | SetTags | ReportJob | LogArtifact | LogDataset
-    | LogTrainingFigures | LogDigitFigures | LogDescentFigure | LogModel | EndRun
+    | LogDescentFigure | LogModel | EndRun
 )  # fmt: skip
 MESSAGES = {kind.__name__: kind for kind in get_args(Message)}  # to decode the JSON lines
 

@@ -9,9 +9,9 @@ Run: ``python tests/benchmarks/bench_figures.py [--quick] [--reps N]``
     hidden units) and the sweep's two. Inputs are random: the cost does not depend on them.
 (c) W1 drawn the slow way, one subplot per hidden unit (100), once: why ``pipeline.figures.digits``
     draws one mosaic.
-(d) ``LogDigitFigures`` applied to a run of a SQLite store (reading the two ``.npz``, drawing,
-    uploading both PNGs) plus the job's ``misclassified.npz``: the wall time the digit
-    figures add to a sweep job, median of N.
+(d) ``run_figures.draw_digits`` (drawing and saving both PNGs) plus the job's
+    ``misclassified.npz`` and the upload of the PNGs to a run of a SQLite store: the wall
+    time the digit figures add to a sweep job, median of N.
 Timings are printed, never asserted.
 """
 
@@ -81,34 +81,32 @@ def w1_as_subplots(w1: np.ndarray):
 
 
 def digit_figures_in_a_job(folder: Path, reps: int) -> float:
-    """Median seconds of writing misclassified.npz and applying LogDigitFigures to a run."""
+    """Median seconds of writing misclassified.npz, drawing the two digit figures and
+    uploading them to a run."""
     import shutil
 
     from mlflow.tracking import MlflowClient
 
-    from pipeline.tracking.figure_messages import LogDigitFigures
+    from pipeline.jobs.run_figures import draw_digits
     from pipeline.tracking.mlflow_run import MlflowRun
-    from pipeline.tracking.session import Session
 
     shutil.copyfile(template_store(folder / "template"), folder / "mlflow.db")
     client = MlflowClient(f"sqlite:///{folder}/mlflow.db")
     experiment = client.create_experiment("bench", artifact_location=str(folder / "artifacts"))
     rng = np.random.default_rng(0)
-    np.savez(folder / "weights.npz", W1=rng.normal(size=(784, 50)))
-    session = Session()
+    w1 = rng.normal(size=(784, 50))
     times = []
-    for _ in range(reps + 1):
-        session.run = MlflowRun.start(client, experiment, "bench", {})
+    for rep in range(reps + 1):
+        run = MlflowRun.start(client, experiment, "bench", {})
         start = time.perf_counter()
         images, wrong = rng.random((100, 784)), rng.integers(0, 10, (2, 25))
-        np.savez(folder / "misclassified.npz", images=images[:25], true=wrong[0],
-                 predicted=wrong[1], index=np.arange(25), n_wrong=60, n_test=100)  # fmt: skip
-        message = LogDigitFigures(
-            str(folder / "weights.npz"), str(folder / "misclassified.npz"), [28, 28]
-        )
-        message.apply(session)
+        arrays = {"images": images[:25], "true": wrong[0], "predicted": wrong[1],
+                  "index": np.arange(25), "n_wrong": 60, "n_test": 100}  # fmt: skip
+        np.savez(folder / "misclassified.npz", **arrays)
+        draw_digits(folder / f"figures-{rep}", w1, arrays, (28, 28))
+        run.log_artifact(folder / f"figures-{rep}", "figures")
         times.append(time.perf_counter() - start)
-        session.run.end("FINISHED")
+        run.end("FINISHED")
     return statistics.median(times[1:])
 
 
