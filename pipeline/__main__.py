@@ -25,7 +25,7 @@ from pipeline.run import run
 from pipeline.stages.data.mnist import MnistUnavailableError
 from pipeline.sweeps.callback import ENV_PARENT_RUN, abandon_open_sweeps
 from pipeline.sweeps.preflight import check_command_line
-from pipeline.tracking.recorder import JobInfo, command_line
+from pipeline.tracking.recorder import WRITER, JobInfo, command_line, uses_writer
 from pipeline.tracking.spooled import StillDown
 from pipeline.tracking.store import TrackingError, resolve_uri, ui_hint
 
@@ -94,7 +94,9 @@ def main() -> None:
     register_schema()
     _handle_sigterm()
     try:
-        check_command_line(sys.argv[1:])
+        single = check_command_line(sys.argv[1:])
+        if single is not None and uses_writer(single, in_sweep=False):
+            WRITER.start()  # its MLflow import overlaps Hydra's start-up and the job's
         hydra_entry()
     except ConfigError as error:
         fail(error, ExitCode.BAD_INPUT)

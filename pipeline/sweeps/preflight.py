@@ -119,15 +119,15 @@ def compose_job(overrides: list[str]) -> DictConfig:
     return compose("config", overrides=[o for o in overrides if not o.startswith("hydra")])
 
 
-def check(overrides: list[str], multirun: bool) -> int:
-    """Compose and validate every job, then check the store; returns how many jobs. Raises
-    ``ConfigError`` (a bad value) or ``TrackingError`` (a store that cannot work)."""
+def check(overrides: list[str], multirun: bool) -> list[DictConfig]:
+    """Compose and validate every job, then check the store; returns the jobs' configs.
+    Raises ``ConfigError`` (a bad value) or ``TrackingError`` (a store that cannot work)."""
     try:
         with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
             base = base_config(overrides)
-            jobs = job_overrides(base, overrides, multirun)
+            jobs = [compose_job(job) for job in job_overrides(base, overrides, multirun)]
             for job in jobs:
-                validate(compose_job(job))
+                validate(job)
     except ConfigError:
         raise
     except MissingConfigException as error:
@@ -141,7 +141,7 @@ def check(overrides: list[str], multirun: bool) -> int:
         raise ConfigError(" ".join(str(error).split())) from None
     if base.tracking.enabled:
         check_store(resolve_uri(base.tracking.uri, base.outputs_dir))
-    return len(jobs)
+    return jobs
 
 
 def _missing_option(error: MissingConfigException) -> str:
@@ -173,9 +173,11 @@ def _keys_under(parent: str) -> str:
     return ", ".join(str(k) for k in node) if node is not None else "?"
 
 
-def check_command_line(argv: list[str]) -> None:
-    """``check`` for ``python -m pipeline`` arguments; other Hydra flags are left to Hydra."""
+def check_command_line(argv: list[str]) -> DictConfig | None:
+    """``check`` for ``python -m pipeline`` arguments (other Hydra flags are left to Hydra);
+    returns a single run's config (None for a sweep or when Hydra checks)."""
     if any(a.startswith("-") and a not in HYDRA_FLAGS_WE_CHECK for a in argv):
-        return
+        return None
     multirun = any(a in HYDRA_FLAGS_WE_CHECK for a in argv)
-    check([a for a in argv if not a.startswith("-")], multirun)
+    jobs = check([a for a in argv if not a.startswith("-")], multirun)
+    return None if multirun else jobs[0]

@@ -93,6 +93,14 @@ def quoted(value: str) -> str:
 Channel = WriterProcess | InProcess | Spooled
 
 
+def uses_writer(cfg: Any, in_sweep: bool) -> bool:
+    """Whether the job ``cfg`` sends its MLflow calls to the writer process (``WRITER``): a
+    tracked single run (``tracking.writer_process``) on a store without a server."""
+    uri = resolve_uri(cfg.tracking.uri, cfg.outputs_dir)
+    tracking = cfg.tracking
+    return tracking.enabled and tracking.writer_process and not in_sweep and not is_server(uri)
+
+
 def series(key: str, steps: Any, values: Any) -> LogSeries:
     """``LogSeries`` of ``values`` at ``steps``, stamped with the time now."""
     values = np.asarray(values, float).tolist()
@@ -126,11 +134,11 @@ class Recorder:
 
     def _channel(self, cfg: Any, job: JobInfo) -> Channel:
         """A spool for a tracking server (it may go down), the writer process for a single
-        run (``tracking.writer_process``), else this process."""
+        run (``uses_writer``), else this process."""
         if is_server(self.uri):
             folder, wait = spool_dir(cfg.outputs_dir), cfg.tracking.outage_wait
             return Spooled(folder, self.uri, wait, hand_off=job.in_sweep)
-        return WRITER if cfg.tracking.writer_process and not job.in_sweep else IN_PROCESS
+        return WRITER if uses_writer(cfg, job.in_sweep) else IN_PROCESS
 
     def finished_twin(self) -> dict[str, Any] | None:
         """A FINISHED run with this job's fingerprint (same config and code), if any:

@@ -202,3 +202,10 @@ def set_mlflow_environment(server: bool = False) -> None:
     server or UI also ``SERVER_DEFAULTS``), unless the user's environment sets them."""
     for name, value in {**MLFLOW_DEFAULTS, **(SERVER_DEFAULTS if server else {})}.items():
         os.environ.setdefault(name, value)
+
+
+def import_mlflow() -> None:
+    """Import MLflow's client and the model flavour a run logs (~2 s) now: the writer process,
+    which a single run starts before it needs them."""
+    import mlflow.pyfunc  # noqa: F401
+    import mlflow.tracking  # noqa: F401

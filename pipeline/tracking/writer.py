@@ -5,7 +5,9 @@ Tracking a run costs its process MLflow's import (~2 s), opening the store and ~
 metric point. ``WriterProcess`` moves all of it into a child, ``python -m
 pipeline.tracking.writer``, that runs on the other core while the job trains: the job only
 writes JSON lines to a pipe (through a feeder thread: never blocked, not even while the
-writer still imports MLflow) and waits only where it needs an answer (``call``). It saves
+writer still imports MLflow) and waits only where it needs an answer (``call``). ``python -m
+pipeline`` starts it as soon as preflight has composed a single run that uses it
+(``recorder.uses_writer``), so MLflow's import overlaps Hydra's start-up. It saves
 about a quarter of ``make train ARGS='experiment=book'`` (docs/performance.md). A sweep
 keeps every core training, where it saves nothing, so sweep jobs use ``InProcess``.
 
@@ -28,7 +30,7 @@ from typing import Any, TextIO
 from pipeline.errors import one_line
 from pipeline.tracking.messages import EndRun, Message, decode, encode
 from pipeline.tracking.session import Session
-from pipeline.tracking.store import TrackingError, set_mlflow_environment
+from pipeline.tracking.store import TrackingError, import_mlflow, set_mlflow_environment
 
 
 def apply(message: Message, session: Session) -> Any:
@@ -150,6 +152,8 @@ def serve(lines: TextIO, answers: TextIO) -> None:
 
 def main() -> None:
     set_mlflow_environment()
+    import_mlflow()  # now: the job starts the writer before it needs it
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "w")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a stray print must not reach the pipe
