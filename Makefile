@@ -14,7 +14,7 @@ RUN    ?=
 SWEEP_FORCE := $(if $(filter 1 true yes,$(FORCE)),force=true,)
 QUICK  ?=
 BENCH_FLAGS := $(if $(filter 1 true yes,$(QUICK)),--quick,)
-BENCHMARKS := data train numerical tracking sweep pieces features figures
+BENCHMARKS := limit job data train numerical tracking sweep pieces features figures
 LAUNCHER ?= joblib
 SWEEP  ?= default
 STORE_URI ?=

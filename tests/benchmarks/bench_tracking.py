@@ -44,6 +44,7 @@ from pipeline.tools.processes import answers, free_port, stop_group
 from pipeline.tracking.messages import EndRun, OpenStore, StartRun, now_ms
 from pipeline.tracking.recorder import JobInfo, Recorder, RunSink
 from pipeline.tracking.spooled import Spooled
+from pipeline.tracking.store import set_mlflow_environment
 from pipeline.tracking.writer import WriterProcess
 
 
@@ -144,6 +145,7 @@ def whole_run(outputs: Path, store: Path, tracked: bool, iters: int, code: Path)
 
 
 def main() -> None:
+    set_mlflow_environment()  # as every pipeline process: MLflow's HTTP retries cut to ~3 s
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2,000 iterations, 2 repetitions")
     parser.add_argument("--reps", type=int, default=None)
