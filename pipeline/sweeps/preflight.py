@@ -2,11 +2,11 @@
 
 The jobs are expanded from the sweep's axes (``hydra.sweeper.params``, then the command line)
 with Hydra's override parser, as its basic sweeper does: the grid of every axis' values, the
-last axis varying fastest. Each job's config is composed with Hydra's compose API (the typed
-schema refuses misspelled keys and values of the wrong type, Hydra refuses unknown options of
-a config group) and ``validate``d (ranges and choices). The first problem becomes one line
-naming the key, the bad value and what is allowed; then the store is checked. Nothing has run
-and nothing was written.
+last axis varying fastest. Each job's config is composed with Hydra's compose API
+(``job_configs``: the typed schema refuses misspelled keys and values of the wrong type, Hydra
+refuses unknown options of a config group) and ``validate``d (ranges and choices). The first
+problem becomes one line naming the key, the bad value and what is allowed; then the store is
+checked. Nothing has run and nothing was written.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from pipeline.config import CONF_DIR, ConfigError, validate
+from pipeline.sweeps.job_configs import compose_jobs
 from pipeline.sweeps.launchers import check_launcher_store
 from pipeline.tracking.store import check_store, resolve_uri
 
@@ -114,18 +115,13 @@ def base_config(overrides: list[str]) -> DictConfig:
     return compose("config", [_first_value(o) for o in parsed], return_hydra_config=True)
 
 
-def compose_job(overrides: list[str]) -> DictConfig:
-    """The config of a job, without ``hydra`` (inside ``initialize_config_dir(CONF_DIR)``)."""
-    return compose("config", overrides=[o for o in overrides if not o.startswith("hydra")])
-
-
 def check(overrides: list[str], multirun: bool) -> list[DictConfig]:
     """Compose and validate every job, then check the store; returns the jobs' configs.
     Raises ``ConfigError`` (a bad value) or ``TrackingError`` (a store that cannot work)."""
     try:
         with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
             base = base_config(overrides)
-            jobs = [compose_job(job) for job in job_overrides(base, overrides, multirun)]
+            jobs = compose_jobs(job_overrides(base, overrides, multirun))
             for job in jobs:
                 validate(job)
     except ConfigError:

@@ -40,7 +40,8 @@ def sweep_jobs(overrides: list[str]) -> list[dict[str, int]]:
     from pipeline.config import CONF_DIR, register_schema
     from pipeline.stages.data import shape
     from pipeline.stages.train import is_epoch_start
-    from pipeline.sweeps.preflight import base_config, compose_job, job_overrides
+    from pipeline.sweeps.job_configs import compose_job
+    from pipeline.sweeps.preflight import base_config, job_overrides
 
     register_schema()
     args = ["sweep=default", *overrides]
