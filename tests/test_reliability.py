@@ -185,6 +185,33 @@ def test_a_killed_run_is_marked_killed_by_its_writer(outputs):
     assert len(steps) >= 200 and steps == list(range(len(steps)))  # 3 epochs, no gap
 
 
+@pytest.mark.parametrize(
+    ("overrides", "code"),
+    [(["train.lr=0"], 2), (["data=synthetic", "train.iters=1", "tracking.enabled=false"], 0)],
+)
+def test_a_single_run_not_using_the_writer_leaves_no_writer_process(outputs, overrides, code):
+    """``python -m pipeline`` starts the writer before preflight (its MLflow import overlaps
+    the start-up); a run refused as bad input, or untracked, stops it at once."""
+    marker = f"SCRATCHNN_TEST_MARK=writer-{os.getpid()}-{time.monotonic_ns()}"
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env[marker.split("=")[0]] = marker.split("=")[1]
+    with open(outputs / "out.txt", "w") as out:  # a file: no wait for a pipe's other ends
+        done = subprocess.run(
+            [sys.executable, "-m", "pipeline", *overrides, f"outputs_dir={outputs}"],
+            cwd=ROOT, stdout=out, stderr=out, env=env, timeout=120,
+        )  # fmt: skip
+    assert done.returncode == code, (outputs / "out.txt").read_text()
+    left = [p for p in Path("/proc").glob("[0-9]*/environ") if _holds(p, marker.encode())]
+    assert left == []
+
+
+def _holds(environ: Path, text: bytes) -> bool:
+    try:
+        return text in environ.read_bytes()
+    except OSError:  # gone meanwhile, or not ours to read
+        return False
+
+
 def children(pid: int) -> list[int]:
     """The processes whose parent is ``pid`` (Linux /proc)."""
     found = []

@@ -169,11 +169,16 @@ def _keys_under(parent: str) -> str:
     return ", ".join(str(k) for k in node) if node is not None else "?"
 
 
+def asks_multirun(argv: list[str]) -> bool:
+    """Whether ``python -m pipeline`` arguments ``argv`` ask for a sweep (``-m``)."""
+    return any(a in HYDRA_FLAGS_WE_CHECK for a in argv)
+
+
 def check_command_line(argv: list[str]) -> DictConfig | None:
     """``check`` for ``python -m pipeline`` arguments (other Hydra flags are left to Hydra);
     returns a single run's config (None for a sweep or when Hydra checks)."""
     if any(a.startswith("-") and a not in HYDRA_FLAGS_WE_CHECK for a in argv):
         return None
-    multirun = any(a in HYDRA_FLAGS_WE_CHECK for a in argv)
+    multirun = asks_multirun(argv)
     jobs = check([a for a in argv if not a.startswith("-")], multirun)
     return None if multirun else jobs[0]

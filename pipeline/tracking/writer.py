@@ -6,8 +6,9 @@ metric point. ``WriterProcess`` moves all of it into a child, ``python -m
 pipeline.tracking.writer``, that runs on the other core while the job trains: the job only
 writes JSON lines to a pipe (through a feeder thread: never blocked, not even while the
 writer still imports MLflow) and waits only where it needs an answer (``call``). ``python -m
-pipeline`` starts it as soon as preflight has composed a single run that uses it
-(``recorder.uses_writer``), so MLflow's import overlaps Hydra's start-up. It saves
+pipeline`` starts it before preflight unless the command asks for a sweep, and stops it
+when the composed config turns out not to use it (``recorder.uses_writer``), so MLflow's
+import overlaps preflight and Hydra's start-up. It saves
 about a quarter of ``make train ARGS='experiment=book'`` (docs/performance.md). A sweep
 keeps every core training, where it saves nothing, so sweep jobs use ``InProcess``.
 
@@ -17,6 +18,8 @@ never ended KILLED, so the store stays consistent. It ignores Ctrl-C (the job ha
 
 from __future__ import annotations
 
+import atexit
+import gc
 import json
 import os
 import queue
@@ -66,6 +69,7 @@ class WriterProcess:
         self.proc: subprocess.Popen | None = None
         self.lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self.feeder: threading.Thread | None = None
+        self.given = False  # whether anything was sent to the running writer
 
     def start(self) -> None:
         """Start the writer now (if not running), so its imports overlap with other work."""
@@ -78,13 +82,14 @@ class WriterProcess:
             text=True,
             start_new_session=True,  # Ctrl-C reaches the job, not the writer
         )
-        self.lines = queue.SimpleQueue()
+        self.lines, self.given = queue.SimpleQueue(), False
         feed = (self.lines, self.proc.stdin)
         self.feeder = threading.Thread(target=_feed, args=feed, daemon=True)
         self.feeder.start()
 
     def send(self, message: Message, reply: bool = False) -> None:
         self.start()
+        self.given = True
         self.lines.put(encode(message, reply=reply))
 
     def call(self, message: Message) -> Any:
@@ -101,11 +106,17 @@ class WriterProcess:
 
     def close(self, timeout: float = 10.0) -> None:
         """Hand the writer what is queued and close its pipe; it then ends by itself (marking
-        a run never ended KILLED), and this process does not wait for MLflow's shutdown."""
-        if self.feeder is not None:
-            self.lines.put(None)
-            self.feeder.join(timeout)
-            self.feeder = None
+        a run never ended KILLED), and this process does not wait for MLflow's shutdown. A
+        writer given nothing (started ahead of a job that turned out not to use it) has
+        nothing to write: it is stopped at once."""
+        if self.feeder is None:
+            return
+        if not self.given:
+            self.proc.kill()
+            self.proc.wait()
+        self.lines.put(None)
+        self.feeder.join(timeout)
+        self.feeder = None
 
 
 def _feed(lines: queue.SimpleQueue, pipe: TextIO) -> None:
@@ -151,6 +162,7 @@ def serve(lines: TextIO, answers: TextIO) -> None:
 
 
 def main() -> None:
+    atexit.register(gc.freeze)  # no last garbage collection at exit (see pipeline.__main__)
     set_mlflow_environment()
     import_mlflow()  # now: the job starts the writer before it needs it
 
