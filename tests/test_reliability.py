@@ -192,22 +192,22 @@ def test_a_killed_run_is_marked_killed_by_its_writer(outputs):
 def test_a_single_run_not_using_the_writer_leaves_no_writer_process(outputs, overrides, code):
     """``python -m pipeline`` starts the writer before preflight (its MLflow import overlaps
     the start-up); a run refused as bad input, or untracked, stops it at once."""
-    marker = f"SCRATCHNN_TEST_MARK=writer-{os.getpid()}-{time.monotonic_ns()}"
+    name, mark = "SCRATCHNN_TEST_MARK", f"writer-{os.getpid()}-{time.monotonic_ns()}"
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    env[marker.split("=")[0]] = marker.split("=")[1]
+    env[name] = mark  # inherited by the writer: found in its /proc/<pid>/environ
     with open(outputs / "out.txt", "w") as out:  # a file: no wait for a pipe's other ends
         done = subprocess.run(
             [sys.executable, "-m", "pipeline", *overrides, f"outputs_dir={outputs}"],
             cwd=ROOT, stdout=out, stderr=out, env=env, timeout=120,
         )  # fmt: skip
     assert done.returncode == code, (outputs / "out.txt").read_text()
-    left = [p for p in Path("/proc").glob("[0-9]*/environ") if _holds(p, marker.encode())]
+    left = [p for p in Path("/proc").glob("[0-9]*/environ") if _holds(p, f"{name}={mark}")]
     assert left == []
 
 
-def _holds(environ: Path, text: bytes) -> bool:
+def _holds(environ: Path, variable: str) -> bool:
     try:
-        return text in environ.read_bytes()
+        return variable.encode() in environ.read_bytes().split(b"\0")
     except OSError:  # gone meanwhile, or not ours to read
         return False
 

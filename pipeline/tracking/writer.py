@@ -8,9 +8,9 @@ writes JSON lines to a pipe (through a feeder thread: never blocked, not even wh
 writer still imports MLflow) and waits only where it needs an answer (``call``). ``python -m
 pipeline`` starts it before preflight unless the command asks for a sweep, and stops it
 when the composed config turns out not to use it (``recorder.uses_writer``), so MLflow's
-import overlaps preflight and Hydra's start-up. It saves
-about a quarter of ``make train ARGS='experiment=book'`` (docs/performance.md). A sweep
-keeps every core training, where it saves nothing, so sweep jobs use ``InProcess``.
+import overlaps preflight and Hydra's start-up. It saves about a quarter of ``make train
+ARGS='experiment=book'`` (docs/performance.md). A sweep keeps every core training, where it
+saves nothing, so sweep jobs use ``InProcess``.
 
 If the job dies, the writer sees its pipe close, applies what it received and marks a run
 never ended KILLED, so the store stays consistent. It ignores Ctrl-C (the job handles it).
