@@ -32,8 +32,9 @@ from pipeline.tracking.spooled import StillDown
 from pipeline.tracking.store import TrackingError, resolve_uri, ui_hint
 
 # Python's last garbage collection at exit walks every object the imports of MLflow, pandas,
-# Hydra and matplotlib made: ~0.7 s of every process that ran a job (a single run, a sweep's
-# launcher and its workers), for nothing: by then every file is closed and every run ended.
+# Hydra and matplotlib made: ~0.7 s of a single run's or a sweep's process, for nothing: by
+# then every file is closed and every run ended. (A sweep's workers get ``hydra_entry`` by
+# value, without this line; the launcher does not wait for their exit.)
 atexit.register(gc.freeze)  # frozen objects are skipped by that last collection
 
 
