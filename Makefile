@@ -87,7 +87,7 @@ train: setup ## one run: make train ARGS='train.lr=0.5 model.hidden_size=100'
 sweep: setup $(LAUNCHER_EXTRA) ## the default sweep (lr x batch size x hidden size) in parallel; skips finished jobs unless FORCE=1; LAUNCHER=ray|submitit_local|submitit_slurm; SWEEP=<conf/sweep/ name>
 	$(BIN)/python -m pipeline --multirun sweep=$(SWEEP) launcher=$(LAUNCHER) $(SWEEP_FORCE) $(ARGS)
 
-search: setup $(VENV)/.installed-optuna $(LAUNCHER_EXTRA) ## Bayesian search (Optuna TPE, seeded) over lr, batch and hidden size for the best test accuracy
+search: setup $(VENV)/.installed-optuna $(LAUNCHER_EXTRA) ## Bayesian search (Optuna TPE, seeded) over lr, batch and hidden size for the best validation accuracy
 	$(BIN)/python -m pipeline --multirun search=default launcher=$(LAUNCHER) $(SWEEP_FORCE) $(ARGS)
 
 sweep-gd: setup ## the notebook's gradient-descent experiment at lr 0.1, 10.0 and 1e-10

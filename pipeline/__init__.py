@@ -11,6 +11,6 @@ jobs/     one job of each task: the stages wired to tracking
 sweeps/   around --multirun: preflight, the parent run, launchers, the sweep's summary
 tools/    command-line tools: data, rerun, ui, server, serve
 
-Imports flow one way (``tests/test_layout.py``): scratchnn <- stages, figures, model <-
+Imports flow one way (``tests/test_layout.py``): scratchnn <- stages, figures <- model <-
 tracking <- jobs, sweeps <- run <- tools and the entry, with no import circle.
 """

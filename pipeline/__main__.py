@@ -25,6 +25,7 @@ from pipeline.config import ConfigError, register_schema
 from pipeline.errors import ExitCode, fail
 from pipeline.run import run
 from pipeline.stages.data.mnist import MnistUnavailableError
+from pipeline.stages.selection import REPORTED, SELECT_BY
 from pipeline.sweeps.callback import ENV_PARENT_RUN, abandon_open_sweeps
 from pipeline.sweeps.preflight import asks_multirun, check_command_line
 from pipeline.tracking.recorder import WRITER, JobInfo, command_line, uses_writer
@@ -59,8 +60,7 @@ def job_info() -> JobInfo:
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 def hydra_entry(cfg: DictConfig) -> float:
-    """One job; returns its objective for sweepers that optimise (e.g. Optuna): the final
-    test accuracy (NaN when the run diverged), or f(x) for ``task=gradient_descent``."""
+    """One job; returns its ``objective`` for sweepers that optimise (e.g. Optuna)."""
     _handle_sigterm()  # again here: a parallel job runs in a worker process
     job = job_info()
     try:
@@ -73,7 +73,14 @@ def hydra_entry(cfg: DictConfig) -> float:
         fail(error, ExitCode.FAILED)
     if not job.in_sweep:
         report(result, resolve_uri(cfg.tracking.uri, cfg.outputs_dir))
-    return float(result.get("final_test_acc", result.get("f", float("nan"))))
+    return objective(result)
+
+
+def objective(result: dict) -> float:
+    """What a sweeper that optimises maximises: ``SELECT_BY``, the final validation accuracy
+    (NaN when the run diverged; never the test accuracy), or f(x) for
+    ``task=gradient_descent``."""
+    return float(result.get(SELECT_BY, result.get("f", float("nan"))))
 
 
 def report(result: dict, uri: str) -> None:
@@ -81,9 +88,12 @@ def report(result: dict, uri: str) -> None:
     run_id = result.get("run_id", "(untracked)")
     if "diverged_at" in result:
         print(f"run {run_id} FAILED: {result['stop_reason']}")
-    elif "final_test_acc" in result:
-        accuracies = f"test_acc={result['final_test_acc']:.4f}"
-        print(f"run {run_id} finished: {accuracies} train_acc={result['final_train_acc']:.4f}")
+    elif REPORTED in result:
+        shown = ("final_train_acc", SELECT_BY, REPORTED)
+        accuracies = " ".join(
+            f"{key.removeprefix('final_')}={result[key]:.4f}" for key in shown if key in result
+        )
+        print(f"run {run_id} finished: {accuracies}")
     elif "min_abs_error" in result:  # task=numerical_diff
         error, step = result["min_abs_error"], result["best_h"]
         print(f"run {run_id}: the smallest error, {error:.3g}, is at h={step:.3g}")

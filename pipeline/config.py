@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig
+from omegaconf import MISSING, DictConfig, OmegaConf
 
 from pipeline.stages import data
 from pipeline.stages import numerical_diff as diff
@@ -29,6 +29,9 @@ from scratchnn.networks import WEIGHT_INITS
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 PROGRESS = ("auto", "bar", "lines", "none")
+# A key's value for the runs logged before it existed, where today's default would change
+# what they compute (``as_logged``): no validation split, synthetic data from the run's seed.
+PREDATED = {"data": {"val_size": 0, "seed": None}}
 
 
 class Task(StrEnum):
@@ -46,13 +49,15 @@ class ConfigError(ValueError):
 @dataclass
 class DataConfig:
     name: str = MISSING  # a dataset of pipeline.stages.data.DATASETS: mnist | synthetic
-    n_train: int | None = MISSING  # the first n rows; null = all (MNIST)
+    n_train: int | None = MISSING  # the first n rows not held out; null = all of them (MNIST)
     n_test: int | None = MISSING
+    val_size: int = MISSING  # training rows held out for validation (stages.data.split)
     dtype: str = "auto"  # float32 | float64 | auto: float32 for analytic training, else float64
     one_hot: bool = False  # labels as one-hot rows instead of class numbers
     data_dir: str | None = None  # MNIST cache; null = $SCRATCHNN_DATA_DIR or ~/.cache/...
     n_features: int | None = None  # synthetic only: pixels per sample
     n_classes: int | None = None  # synthetic only
+    seed: int | None = None  # synthetic only: the generator's seed; null = the run's seed
 
 
 @dataclass
@@ -125,7 +130,7 @@ class Config:
     gd: GradientDescentConfig = field(default_factory=GradientDescentConfig)
     diff: NumericalDiffConfig = field(default_factory=NumericalDiffConfig)
     task: str = MISSING  # what a job does: a value of Task
-    seed: int = MISSING  # the only seed: weights and minibatches derive from it
+    seed: int = MISSING  # weights and minibatches derive from it (data too if data.seed null)
     outputs_dir: str = MISSING  # Hydra's run dirs and the local MLflow store
     progress: str = MISSING  # auto | bar | lines | none
     force: bool = False  # a sweep reruns jobs that already have a FINISHED run (make FORCE=1)
@@ -142,6 +147,12 @@ def project_config() -> DictConfig:
     register_schema()
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         return compose("config")
+
+
+def as_logged(logged: DictConfig) -> DictConfig:
+    """A run's logged resolved config over today's (``project_config``): a key the run
+    predates takes its ``PREDATED`` value if it has one, else today's default."""
+    return OmegaConf.merge(project_config(), PREDATED, logged)
 
 
 def compute_dtype(cfg: Any) -> str:
@@ -230,7 +241,7 @@ def validate(cfg: Any) -> None:
         data.check(cfg.data, compute_dtype(cfg))
     except data.DataError as error:
         raise ConfigError(str(error)) from None
-    n_train = data.shape(cfg.data)[0]
+    n_train = data.shape(cfg.data).train
     if cfg.train.batch_size > n_train:
         raise ConfigError(
             f"train.batch_size={cfg.train.batch_size!r} is larger than the training set; "

@@ -20,8 +20,8 @@ class Bar:
         if i % 50 == 0:
             self.bar.set_postfix_str(f"loss={loss:.4f}{self.last}", refresh=False)
 
-    def epoch(self, epoch: int, i: int, train_acc: float, test_acc: float) -> None:
-        self.last = f" train_acc={train_acc:.4f} test_acc={test_acc:.4f}"
+    def epoch(self, epoch: int, i: int, measured: dict[str, float]) -> None:
+        self.last = accuracies(measured)
 
     def close(self) -> None:
         self.bar.close()
@@ -36,15 +36,21 @@ class Lines:
     def iteration(self, i: int, loss: float) -> None:
         self.loss = loss
 
-    def epoch(self, epoch: int, i: int, train_acc: float, test_acc: float) -> None:
+    def epoch(self, epoch: int, i: int, measured: dict[str, float]) -> None:
         print(
-            f"[{self.label}] epoch {epoch} iter {i + 1}/{self.total} loss={self.loss:.4f} "
-            f"train_acc={train_acc:.4f} test_acc={test_acc:.4f}",
+            f"[{self.label}] epoch {epoch} iter {i + 1}/{self.total} loss={self.loss:.4f}"
+            f"{accuracies(measured)}",
             flush=True,
         )
 
     def close(self) -> None:
         pass
+
+
+def accuracies(measured: dict[str, float]) -> str:
+    """`` train_acc=0.9012 val_acc=0.8976 test_acc=0.9031``: the accuracies of an epoch's
+    evaluation (``measured``: metric -> value), in its order."""
+    return "".join(f" {key}={value:.4f}" for key, value in measured.items() if key.endswith("_acc"))
 
 
 def make_progress(mode: str, total: int, label: str, in_sweep: bool) -> Any:

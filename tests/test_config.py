@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from omegaconf import MISSING, OmegaConf
 
-from pipeline.config import Config, ConfigError, validate
+from pipeline.config import Config, ConfigError, as_logged, validate
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 GROUPS = ("data", "model", "train", "tracking")  # the groups config.yaml picks an option of
@@ -19,6 +19,7 @@ def test_book_experiment_is_the_notebooks_run(make_cfg):
     cfg = make_cfg("experiment=book", data="mnist")
     assert cfg.data.name == "mnist"
     assert cfg.data.n_train is None and cfg.data.n_test is None
+    assert cfg.data.val_size == 0  # the book's 60,000 training images, none held out
     assert cfg.model.hidden_size == 50
     assert cfg.model.weight_init_std == 0.01
     assert cfg.model.activation == "sigmoid"
@@ -69,9 +70,25 @@ def test_bad_values_are_one_line_errors(make_cfg, override, message):
     assert "\n" not in str(error.value)
 
 
+def test_mnist_holds_out_a_validation_split_by_default(make_cfg):
+    assert make_cfg(data="mnist").data.val_size == 10000
+    assert make_cfg().data.val_size == 200  # synthetic: as many as its test rows
+    validate(make_cfg("data.val_size=0", "data.n_train=60000", data="mnist"))
+
+
+def test_a_logged_config_predating_a_key_gets_the_value_that_computes_as_it_did():
+    old = OmegaConf.create({"data": {"name": "mnist", "n_train": None, "n_test": None}})
+    assert as_logged(old).data.val_size == 0 and as_logged(old).data.seed is None
+    assert as_logged(old).train.lr == 0.1  # a key without a PREDATED value: today's default
+    new = OmegaConf.create({"data": {"name": "mnist", "val_size": 5, "seed": 2}})
+    assert (as_logged(new).data.val_size, as_logged(new).data.seed) == (5, 2)
+
+
 def test_mnist_subsets_beyond_the_data_are_refused(make_cfg):
-    with pytest.raises(ConfigError, match=r"data.n_train=70000 is not allowed; allowed: 1..60000"):
+    with pytest.raises(ConfigError, match=r"data.n_train=70000 is not allowed; allowed: 1..50000"):
         validate(make_cfg("data.n_train=70000", data="mnist"))
+    with pytest.raises(ConfigError, match=r"data.n_train=60001 .* 1..60000 or null$"):
+        validate(make_cfg("data.n_train=60001", "data.val_size=0", data="mnist"))
     with pytest.raises(ConfigError, match=r"data.n_test=10001"):
         validate(make_cfg("data.n_test=10001", data="mnist"))
 

@@ -460,7 +460,7 @@ SYNTHETIC = dict(n_train=1000, n_test=200, n_features=64, n_classes=10)  # synth
 def test_load_data_mnist_subset_dtype_one_hot(fake_mnist, dtype):
     write_idx_set(fake_mnist.data_dir, fake_mnist.arrays)
     data_dir = str(fake_mnist.data_dir)
-    fields = {"n_train": 10, "n_test": 5, "one_hot": True, "data_dir": data_dir}
+    fields = {"n_train": 10, "n_test": 5, "one_hot": True, "data_dir": data_dir, "val_size": 0}
     ds = load_data(cfg("mnist", **fields), dtype, seed=3)
     assert isinstance(ds, Dataset) and ds.n_classes == 10
     assert ds.x_train.shape == (10, 16) and ds.x_test.shape == (5, 16)
@@ -470,16 +470,58 @@ def test_load_data_mnist_subset_dtype_one_hot(fake_mnist, dtype):
     np.testing.assert_array_equal(ds.x_train, expected)  # the first n rows
     assert ds.t_train.shape == (10, 10)
     np.testing.assert_array_equal(ds.t_test.argmax(1), fake_mnist.arrays["test_labels"][:5])
-    full = load_data(cfg("mnist", data_dir=data_dir), "float64", seed=0)
+    full = load_data(cfg("mnist", data_dir=data_dir, val_size=0), "float64", seed=0)
     assert full.x_train.shape == (50, 16) and full.t_train.dtype == np.int64
     assert full.x_train.dtype == np.float64 and full.sha256 != ds.sha256
-    again = load_data(cfg("mnist", n_train=10, n_test=5, data_dir=data_dir), "float64", 0)
+    assert full.x_val.shape == (0, 16) and [s for s, _, _ in full.splits()] == ["train", "test"]
+    fields = {"n_train": 10, "n_test": 5, "data_dir": data_dir, "val_size": 0}
+    again = load_data(cfg("mnist", **fields), "float64", 0)
     assert again.sha256 == ds.sha256 and len(ds.sha256) == 64
+
+
+def test_the_validation_rows_are_held_out_of_the_training_rows_whatever_the_seed(fake_mnist):
+    write_idx_set(fake_mnist.data_dir, fake_mnist.arrays)
+    images = fake_mnist.arrays["train_images"].reshape(50, 16)
+    rows = {images[i].tobytes(): i for i in range(50)}  # random pixels: every row differs
+
+    def split(seed=0, **fields):
+        fields = {"data_dir": str(fake_mnist.data_dir), "val_size": 10, **fields}
+        ds = load_data(cfg("mnist", **fields), "float64", seed)
+        numbers = [[rows[np.rint(x * 255).astype(np.uint8).tobytes()] for x in xs]
+                   for xs in (ds.x_train, ds.x_val)]  # fmt: skip
+        return ds, *numbers
+
+    ds, train, val = split()
+    assert len(val) == 10 and len(train) == 40 and sorted(train + val) == list(range(50))
+    assert train == sorted(train) and val == sorted(val)  # in file order
+    assert val != list(range(40, 50)) and val != list(range(10))  # a random choice
+    np.testing.assert_array_equal(ds.t_val, fake_mnist.arrays["train_labels"][val])
+    other_seed, train_5, val_5 = split(seed=5)
+    assert (train_5, val_5) == (train, val) and other_seed.digests == ds.digests
+    smaller, _, val_small = split(val_size=4)
+    assert set(val_small) < set(val)  # a smaller split holds out a subset: nested
+    subset, train_sub, val_sub = split(n_train=7)
+    assert val_sub == val and train_sub == train[:7]  # the first n of the rows left
+    assert subset.digests["val"] == ds.digests["val"] != smaller.digests["val"]
+    assert subset.digests["train"] != ds.digests["train"]
+    assert len({ds.digests[s] for s in ("train", "val", "test")}) == 3
+    assert subset.digests["test"] == ds.digests["test"]
+    assert len({ds.sha256, smaller.sha256, subset.sha256}) == 3
+
+
+def test_a_split_of_none_keeps_the_data_digests_runs_had_before_it():
+    """``make rerun`` of a run logged before ``data.val_size`` (which holds out none) loads
+    the data it had: its ``data_sha256`` is the one the code before the split computed."""
+    synthetic = load_data(cfg("synthetic", val_size=0), "float32", 0)
+    assert synthetic.sha256 == "2935205e7baa7913f6ef4da56a85ec1483a94d1c98d69e1be60b88d233458fa0"
+    assert load_data(cfg("synthetic"), "float32", 0).sha256 != synthetic.sha256
+    assert np.array_equal(load_data(cfg("synthetic"), "float32", 0).x_train, synthetic.x_train)
 
 
 def test_load_data_synthetic_from_its_config():
     ds = load_data(cfg("synthetic"), "float64", seed=0)
     assert ds.x_train.shape == (1000, 64) and ds.x_test.shape == (200, 64)
+    assert ds.x_val.shape == (200, 64) and not np.array_equal(ds.x_val, ds.x_test)
     assert ds.x_train.dtype == np.float64 and ds.t_train.dtype == np.int64 and ds.n_classes == 10
     small = load_data(cfg("synthetic", n_train=30), "float32", seed=0)
     assert small.x_train.shape == (30, 64) and small.x_test.shape == (200, 64)
@@ -498,20 +540,35 @@ def test_load_data_synthetic_from_its_config():
         ),
         ({}, "float16", "data.dtype='float16' is not allowed; allowed: float32, float64"),
         (
-            {"n_train": 70000},
+            {"n_train": 70000, "val_size": 0},
             "float32",
             "data.n_train=70000 is not allowed; allowed: 1..60000 or null",
         ),
+        (
+            {"n_train": 55000},
+            "float32",
+            "data.n_train=55000 is not allowed; allowed: 1..50000 or null (10000 of the 60000 "
+            "rows are held out: data.val_size)",
+        ),
+        (
+            {"val_size": 60000},
+            "float32",
+            "data.val_size=60000 is not allowed; allowed: 0..59999 (it must leave rows to "
+            "train on)",
+        ),
+        ({"val_size": -1}, "float32", "data.val_size=-1 is not allowed; allowed: 0..59999"),
+        ({"val_size": 2.5}, "float32", "data.val_size=2.5 is not allowed; allowed: 0..59999"),
+        ({"val_size": True}, "float32", "data.val_size=True is not allowed; allowed: 0..59999"),
         (
             {"n_test": 10001},
             "float32",
             "data.n_test=10001 is not allowed; allowed: 1..10000 or null",
         ),
-        ({"n_train": 0}, "float32", "data.n_train=0 is not allowed; allowed: 1..60000 or null"),
+        ({"n_train": 0}, "float32", "data.n_train=0 is not allowed; allowed: 1..50000 or null"),
         (
             {"n_train": True},
             "float32",
-            "data.n_train=True is not allowed; allowed: 1..60000 or null",
+            "data.n_train=True is not allowed; allowed: 1..50000 or null",
         ),
     ],
 )
@@ -519,7 +576,7 @@ def test_check_refuses_what_it_cannot_load(fields, dtype, message):
     conf = OmegaConf.create({**cfg("mnist"), **fields})  # untyped: any value reaches check
     with pytest.raises(DataError) as error:
         load_data(conf, dtype, seed=0)
-    assert str(error.value) == message
+    assert str(error.value).startswith(message)
 
 
 @pytest.mark.parametrize(
@@ -528,6 +585,8 @@ def test_check_refuses_what_it_cannot_load(fields, dtype, message):
         ({"n_train": -1}, "data.n_train=-1 is not allowed; allowed: an integer >= 1"),
         ({"n_train": None}, "data.n_train=None is not allowed; allowed: an integer >= 1"),
         ({"n_classes": 1}, "data.n_classes=1 is not allowed; allowed: an integer >= 2"),
+        ({"val_size": -5}, "data.val_size=-5 is not allowed; allowed: an integer >= 0"),
+        ({"seed": -1}, "data.seed=-1 is not allowed; allowed: an integer >= 0 or null"),
     ],
 )
 def test_check_refuses_synthetic_sizes(fields, message):
@@ -540,9 +599,9 @@ def test_a_dataset_larger_than_free_memory_is_refused_with_its_size(monkeypatch)
     monkeypatch.setattr("pipeline.stages.data.available_memory", lambda: 20 * 10**9)
     with pytest.raises(DataError) as error:
         check(cfg("synthetic", n_train=100_000_000), "float32")
-    # 1e8 rows of 64 float32 pixels, their uint8 source and int64 labels, and the generator's
-    # three float64 working arrays: 1.082e11 bytes
-    expected = 100_000_200 * (64 * 5 + 8) + 3 * 100_000_000 * 64 * 8
+    # 1e8 + 400 rows (train, test, validation) of 64 float32 pixels, their uint8 source and
+    # int64 labels, and the generator's three float64 working arrays: 1.082e11 bytes
+    expected = 100_000_400 * (64 * 5 + 8) + 3 * 100_000_000 * 64 * 8
     assert str(error.value) == (
         "data.n_train=100000000, data.n_test=200 needs "
         f"{expected / 1e9:.1f} GB of memory for its arrays; this machine has 20.0 GB available"
@@ -555,22 +614,32 @@ def test_a_dataset_larger_than_free_memory_is_refused_with_its_size(monkeypatch)
 
 def test_synthetic_is_deterministic_and_seed_dependent():
     state = np.random.get_state()[1].copy()  # noqa: NPY002 - checking it stays untouched
-    a, b, c = (make_synthetic(seed, **SYNTHETIC) for seed in (7, 7, 8))
-    for x, y in zip(a, b, strict=True):
-        assert x.dtype == y.dtype and x.tobytes() == y.tobytes()  # bitwise identical
-    assert not np.array_equal(a[0], c[0])
+    a, b, c = (make_synthetic(seed, **SYNTHETIC, n_val=30) for seed in (7, 7, 8))
+    for split in ("train", "val", "test"):
+        for x, y in zip(a[split], b[split], strict=True):
+            assert x.dtype == y.dtype and x.tobytes() == y.tobytes()  # bitwise identical
+    assert not np.array_equal(a["train"][0], c["train"][0])
     assert np.array_equal(np.random.get_state()[1], state)  # noqa: NPY002
 
-    def digest(seed):
-        return load_data(cfg("synthetic"), "float64", seed).sha256
+    def digest(seed, data_seed=None):
+        return load_data(cfg("synthetic", seed=data_seed), "float64", seed).sha256
 
-    assert digest(7) == digest(7) != digest(8)
-    fewer_test = make_synthetic(7, **{**SYNTHETIC, "n_test": 5})
-    np.testing.assert_array_equal(fewer_test[0], a[0])  # train ignores n_test
+    assert digest(7) == digest(7) != digest(8)  # data.seed null: the run's seed generates it
+    same = digest(7, data_seed=7)
+    assert same == digest(8, data_seed=7) == digest(7)  # data.seed set: whatever the run's seed
+    fewer_test = make_synthetic(7, **{**SYNTHETIC, "n_test": 5}, n_val=30)
+    no_val = make_synthetic(7, **SYNTHETIC)
+    np.testing.assert_array_equal(fewer_test["train"][0], a["train"][0])  # train ignores n_test
+    np.testing.assert_array_equal(fewer_test["val"][0], a["val"][0])  # so does validation
+    np.testing.assert_array_equal(no_val["train"][0], a["train"][0])  # train ignores n_val
+    np.testing.assert_array_equal(no_val["test"][0], a["test"][0])  # so does test
+    assert len(no_val["val"][0]) == 0
 
 
 def test_synthetic_looks_like_pixels():
-    x_train, t_train, x_test, t_test = make_synthetic(0, **SYNTHETIC)
+    (x_train, t_train), (x_test, t_test) = (
+        make_synthetic(0, **SYNTHETIC)[s] for s in ("train", "test")
+    )
     assert x_train.dtype == np.uint8 and x_train.shape == (1000, 64) and x_test.shape == (200, 64)
     assert 0.4 < np.mean(x_train == 0) < 0.9  # sparse, with exact zeros
     assert np.bincount(t_train).tolist() == [100] * 10 and np.bincount(t_test).tolist() == [20] * 10

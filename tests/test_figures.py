@@ -16,6 +16,7 @@ GRID = [
     for lr in LRS
 ]
 OPTIMIZERS = ["sgd", "momentum", "adagrad", "adam"]  # sweep=optimizers: its one axis
+LABEL = "final validation accuracy"
 
 
 def texts_of(ax) -> list[str]:
@@ -85,17 +86,33 @@ def test_a_one_axis_sweep_of_names_is_one_panel_with_its_lines_in_the_sweeps_ord
     assert "over the last 12 iterations" in fig.get_suptitle()  # a tenth of a short curve
     scores = [0.9, float("nan"), None, 0.95]
     notes = ["", "diverged", "killed", ""]
-    against = sweep_accuracy.accuracy_against(params, scores, notes, "train.optimizer")
+    against = sweep_accuracy.accuracy_against(params, scores, notes, "train.optimizer", LABEL)
     ax = against.axes[0]
+    assert ax.get_title() == f"Sweep: {LABEL}" and ax.get_ylabel() == LABEL
     assert [t.get_text() for t in ax.get_xticklabels()] == OPTIMIZERS
     assert texts_of(ax) == ["0.900", "diverged", "killed", "0.950"]
+
+
+def test_replicates_are_lines_of_one_colour_with_one_legend_entry():
+    params = [{"train.lr": lr, "seed": seed} for lr in ("0.1", "0.5") for seed in "012"]
+    curves = sweep_curves(params, iters=100)
+    curves[4] = np.array([])  # lr 0.5, seed 1: killed
+    fig = sweep_losses.loss_panels(params, curves, "train.lr", [])
+    (panel,) = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(panel.lines) == 5
+    assert panel.get_legend_handles_labels()[1] == ["0.1", "0.5"]
+    colours = [line.get_color() for line in panel.lines]
+    assert len(set(colours[:3])) == 1 and len(set(colours[3:])) == 1 and colours[0] != colours[3]
+    assert texts_of(panel) == []  # lr 0.5 has curves: nothing is missing
 
 
 def test_a_sweep_of_only_diverged_runs_still_draws():
     params = [{"train.lr": lr} for lr in LRS]
     fig = sweep_losses.loss_panels(params, [np.array([])] * 3, "train.lr", [])
     assert texts_of(fig.axes[0]) == ["no curve: lr=0.05, 0.1, 0.5"]
-    against = sweep_accuracy.accuracy_against(params, [None] * 3, ["diverged"] * 3, "train.lr")
+    against = sweep_accuracy.accuracy_against(
+        params, [None] * 3, ["diverged"] * 3, "train.lr", LABEL
+    )
     assert texts_of(against.axes[0]) == ["diverged"] * 3
 
 
@@ -116,8 +133,13 @@ def test_the_heatmap_has_a_panel_per_third_value_and_annotates_every_cell():
     scores[diverged] = None
     notes = ["diverged" if i == diverged else "" for i in range(len(params))]
     fig = sweep_accuracy.accuracy_heatmaps(
-        params, scores, notes, "train.lr", "train.batch_size", ["model.hidden_size"]
+        params, scores, notes, "train.lr", "train.batch_size", ["model.hidden_size"], LABEL
     )
+    assert fig.get_suptitle() == f"Sweep: {LABEL}"
+    noted = sweep_accuracy.accuracy_heatmaps(
+        params, scores, notes, "train.lr", "train.batch_size", [], LABEL, "mean over 3 seeds"
+    )
+    assert noted.get_suptitle() == f"Sweep: {LABEL}\n(mean over 3 seeds)"
     panels = [ax for ax in fig.axes if ax.get_title()]
     assert [ax.get_title() for ax in panels] == [f"hidden_size={h}" for h in ("25", "50", "100")]
     assert len(fig.axes) == 4  # and one colorbar
@@ -140,7 +162,7 @@ def test_a_two_axis_heatmap_is_one_panel():
     ]
     fig = sweep_accuracy.accuracy_heatmaps(
         params, [0.8, 0.85, float("nan"), 0.9], ["", "", "failed", ""], "train.lr",
-        "model.hidden_size", [],
+        "model.hidden_size", [], LABEL,
     )  # fmt: skip
     assert len(fig.axes) == 2  # one panel, one colorbar
     assert cell_texts(fig.axes[0]) == {(0, 0): "0.800", (1, 0): "0.850", (0, 1): "failed",

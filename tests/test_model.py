@@ -17,7 +17,8 @@ from mlflow.tracking import MlflowClient
 from pipeline.jobs.training import EXAMPLE_ROWS
 from pipeline.run import run
 from pipeline.stages.data import load_data
-from pipeline.sweeps.summary import register_best
+from pipeline.sweeps.summary import Summary, register_best
+from pipeline.tracking.datasets import datasets
 from pipeline.tracking.logged_model import new_logged_model
 from pipeline.tracking.mlflow_run import MlflowRun
 from pipeline.tracking.recorder import JobInfo
@@ -27,7 +28,7 @@ from scratchnn import TwoLayerNet
 from tests.conftest import compose_config, run_pipeline
 
 OVERRIDES = ("train.iters=120", "train.batch_size=50", "train.lr=1.0", "model.hidden_size=16")
-FINAL = {"final_train_acc", "final_test_acc", "final_train_loss", "final_test_loss"}
+FINAL = {f"final_{split}_{kind}" for split in ("train", "val", "test") for kind in ("acc", "loss")}
 
 
 @pytest.fixture(scope="module")
@@ -102,10 +103,16 @@ def test_the_run_logs_an_mlflow_3_logged_model(logged, uri):
     metrics = {m.key: m for m in model.metrics}
     assert set(metrics) == FINAL
     assert {key: m.value for key, m in metrics.items()} == {k: run.data.metrics[k] for k in FINAL}
-    digest = run.data.tags["data_sha256"][:36]
-    assert (metrics["final_test_acc"].dataset_name, metrics["final_test_acc"].dataset_digest) == (
-        "synthetic-test", digest)  # fmt: skip
-    assert metrics["final_train_loss"].dataset_name == "synthetic-train"
+    inputs = datasets(run)  # by context: (name, digest)
+    assert set(inputs) == {"training", "validation", "test"}
+    for key, context in (
+        ("final_test_acc", "test"),
+        ("final_val_acc", "validation"),
+        ("final_val_loss", "validation"),
+        ("final_train_loss", "training"),
+    ):
+        assert (metrics[key].dataset_name, metrics[key].dataset_digest) == inputs[context], key
+    assert inputs["validation"][0] == "synthetic-val"
     assert len(client.get_metric_history(run_id, "final_test_acc")) == 1  # the run's, not twice
     loaded = mlflow.pyfunc.load_model(model.model_uri)  # models:/<model id>
     assert np.array_equal(loaded.predict(x_test), network(params).predict(x_test))
@@ -159,7 +166,8 @@ def test_registering_makes_a_described_tagged_version_the_alias_points_at(logged
     assert (str(version.version), version.run_id) == ("1", run_id)
     assert version.source == f"models:/{model.model_id}"  # the logged model (the SQL registry
     # keeps no model_id of its own: the tags have it)
-    score, digest = run.data.metrics["final_test_acc"], run.data.tags["data_sha256"]
+    score, digest = run.data.metrics["final_val_acc"], run.data.tags["data_sha256"]
+    test_score = run.data.metrics["final_test_acc"]
     assert version.tags == {
         "run_id": run_id, "model_id": model.model_id, "data_sha256": digest,
         "weights_sha256": run.data.tags["weights_sha256"],
@@ -173,7 +181,11 @@ def test_registering_makes_a_described_tagged_version_the_alias_points_at(logged
         "| `model.hidden_size` | 16 |",
     ):
         assert row in description
-    assert f"Test accuracy **{score:.4f}** on the data of sha256 `{digest}`." in description
+    assert (
+        f"Validation accuracy **{score:.4f}** (what chose it); test accuracy **{test_score:.4f}** "
+        f"(its estimate on new data, never used to choose); on the data of sha256 `{digest}`."
+    ) in description
+    assert "| `data.val_size` | 200 |" in description
     versions = client.get_logged_model(model.model_id).tags["mlflow.modelVersions"]
     assert json.loads(versions) == [{"name": "scratchnn-test", "version": "1"}]  # Models tab
     loaded = mlflow.pyfunc.load_model("models:/scratchnn-test@champion")
@@ -190,39 +202,41 @@ def test_registering_makes_a_described_tagged_version_the_alias_points_at(logged
 @pytest.fixture(scope="module")
 def rivals(logged):
     """Runs in the store of ``logged`` (the best of them): {"low", "mid", "other"} -> run id,
-    low and mid worse on the same data, other on other data (another seed)."""
+    low and mid worse on the same validation rows, other judged on other rows (other
+    synthetic data: ``data.seed=1``)."""
     client, _, _, _ = logged
     outputs = Path(client.tracking_uri.removeprefix("sqlite:///")).parent
     found = {}
     for name, overrides in (
         ("low", ("train.lr=0.01", "train.iters=10")),
         ("mid", ("train.iters=80",)),
-        ("other", ("train.lr=0.01", "train.iters=10", "seed=1")),
+        ("other", ("train.lr=0.01", "train.iters=10", "data.seed=1")),
     ):
         cfg = compose_config(outputs, *OVERRIDES, *overrides, "tracking.writer_process=false")
         found[name] = run(cfg, JobInfo(output_dir=outputs / name))["run_id"]
     return found
 
 
-def test_the_alias_moves_only_to_a_better_model_on_the_same_data(logged, rivals, uri):
+def test_the_alias_moves_only_to_a_better_model_on_the_same_validation_rows(logged, rivals, uri):
     client, best, _, _ = logged
     low, mid, other = rivals["low"], rivals["mid"], rivals["other"]
-    acc = {r: client.get_run(r).data.metrics["final_test_acc"] for r in (low, mid, best, other)}
+    acc = {r: client.get_run(r).data.metrics["final_val_acc"] for r in (low, mid, best, other)}
     assert acc[low] < acc[mid] < acc[best]
     lines = [register(client, r, "ranked", "champion").line() for r in (mid, low, best, other)]
     assert lines == [
-        f"registered: models:/ranked/1 (run {mid}) as champion (test_acc {acc[mid]:.4f}; "
+        f"registered: models:/ranked/1 (run {mid}) as champion (val_acc {acc[mid]:.4f}; "
         "no champion before)",
-        f"registered: models:/ranked/2 (run {low}) as challenger (test_acc {acc[low]:.4f} <= "
+        f"registered: models:/ranked/2 (run {low}) as challenger (val_acc {acc[low]:.4f} <= "
         f"champion v1's {acc[mid]:.4f}); champion stays at version 1",
-        f"registered: models:/ranked/3 (run {best}) as champion (test_acc {acc[best]:.4f} > "
+        f"registered: models:/ranked/3 (run {best}) as champion (val_acc {acc[best]:.4f} > "
         f"champion v1's {acc[mid]:.4f})",
-        f"registered: models:/ranked/4 (run {other}) as champion (test_acc {acc[other]:.4f}; "
-        "champion v3 has no test_acc on the same data)",
+        f"registered: models:/ranked/4 (run {other}) as challenger (val_acc {acc[other]:.4f}; "
+        "champion v3 was judged on other validation data: not comparable); champion stays at "
+        "version 3",
     ]
     aliases = [client.get_model_version("ranked", str(v)).aliases for v in (1, 2, 3, 4)]
-    assert aliases == [[], ["challenger"], [], ["champion"]]
-    assert client.get_model_version_by_alias("ranked", "champion").run_id == other
+    assert aliases == [[], [], ["champion"], ["challenger"]]
+    assert client.get_model_version_by_alias("ranked", "champion").run_id == best
 
 
 def test_registering_needs_the_stores_uri_as_the_processs(logged, monkeypatch):
@@ -236,9 +250,10 @@ def test_registering_needs_the_stores_uri_as_the_processs(logged, monkeypatch):
 
 def test_a_sweep_without_a_finished_run_registers_nothing(logged, make_cfg):
     client, run_id, _, _ = logged
-    rows = [{"run_id": run_id, "status": "FAILED", "metrics.final_test_acc": None}]
+    rows = [{"job": 0, "run_id": run_id, "status": "FAILED", "diverged_at": "3"}]
+    summary = Summary(rows, configs=[], ranking=[], trained=True)
     tracking = make_cfg().tracking
-    assert register_best(client, rows, tracking.registered_model, tracking.model_alias) is None
+    assert register_best(client, summary, tracking.registered_model, tracking.model_alias) is None
     assert client.search_registered_models("name = 'scratchnn-synthetic'") == []
 
 
@@ -296,10 +311,10 @@ def test_a_sweep_registers_its_best_run_as_champion(tmp_path, monkeypatch):
     best = parent.data.tags["best_run_id"]
     version = client.get_model_version_by_alias("scratchnn-synthetic", "champion")
     assert version.run_id == best and str(version.version) == "1"
-    score = client.get_run(best).data.metrics["final_test_acc"]
+    score = client.get_run(best).data.metrics["final_val_acc"]
     assert (
         f"registered: models:/scratchnn-synthetic/1 (run {best}) as champion "
-        f"(test_acc {score:.4f}; no champion before)"
+        f"(val_acc {score:.4f}; no champion before)"
     ) in done.stdout.splitlines()
     jobs = client.search_runs([parent.info.experiment_id], "tags.`scratchnn.role` = 'job'")
     models = client.search_logged_models([parent.info.experiment_id])

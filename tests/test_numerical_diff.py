@@ -148,7 +148,7 @@ def test_sweep_h_runs_eight_children_and_draws_error_against_h(outputs, store_ur
     experiment_id = client.get_experiment_by_name("scratchnn").experiment_id
     parent = client.search_runs([experiment_id], "tags.`scratchnn.role` = 'sweep'")[0]
     assert parent.info.status == "FINISHED" and parent.data.metrics["n_jobs"] == 8
-    assert "best_run_id" not in parent.data.tags  # no test accuracy to rank by
+    assert "best_run_id" not in parent.data.tags  # no validation accuracy to rank by
     children = children_of(client, experiment_id, parent.info.run_id)
     combos = {
         (c.data.params["diff.method"], c.data.params["diff.x"], c.data.params["diff.dtype"])

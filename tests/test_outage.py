@@ -254,13 +254,13 @@ def check_sweep(url: str, iters: int) -> str:
         assert len(steps) == iters and sorted(steps) == list(range(iters)), (
             f"{run_id}: {len(steps)} points, {len(set(steps))} steps"
         )
-        assert len(client.get_run(run_id).inputs.dataset_inputs) == 2  # train, test: once
-        accuracy[run_id] = child.data.metrics["final_test_acc"]
+        assert len(client.get_run(run_id).inputs.dataset_inputs) == 3  # train, val, test: once
+        accuracy[run_id] = child.data.metrics["final_val_acc"]
 
     assert parent.info.status == "FINISHED"
     metrics = parent.data.metrics
     assert (metrics["n_jobs"], metrics["n_finished"]) == (4, 4), metrics
-    assert metrics["best_test_acc"] == max(accuracy.values())
+    assert metrics["best_val_acc"] == max(accuracy.values())
     assert accuracy[parent.data.tags["best_run_id"]] == max(accuracy.values())
     assert "summary.csv" in {a.path for a in client.list_artifacts(parent_id)}
     jobs = client.list_artifacts(parent_id, "jobs")

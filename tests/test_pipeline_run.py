@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from pipeline.run import run
+from pipeline.stages.data import load_data
 from pipeline.tracking.provenance import weights_sha256
 from pipeline.tracking.recorder import JobInfo
 from tests.conftest import compose_config
@@ -39,6 +41,7 @@ def test_run_logs_params_tags_and_status(finished_run):
     assert params["train.batch_size"] == "50"
     assert params["model.hidden_size"] == "16"
     assert params["data.name"] == "synthetic"
+    assert params["data.val_size"] == "200"
     assert params["seed"] == "0"
     tags = mlflow_run.data.tags
     for key in ("git_commit", "git_dirty", "numpy_version", "blas", "data_sha256", "seed"):
@@ -46,24 +49,32 @@ def test_run_logs_params_tags_and_status(finished_run):
     assert tags["gradient"] == "analytic"
 
 
-def test_run_logs_its_training_and_test_data_as_inputs(finished_run):
-    """The runs table's Datasets column: name, digest (the data sha256) and context."""
-    _, _, _, mlflow_run = finished_run
-    sha256 = mlflow_run.data.tags["data_sha256"]
+def test_run_logs_its_training_validation_and_test_data_as_inputs(finished_run):
+    """The runs table's Datasets column: name, digest (the sha256 of that split's own rows,
+    each different) and context."""
+    cfg, _, _, mlflow_run = finished_run
     inputs = {
         (d.dataset.name, d.dataset.digest, tag.value)
         for d in mlflow_run.inputs.dataset_inputs
         for tag in d.tags
         if tag.key == "mlflow.data.context"
     }
-    assert len(sha256) == 64
+    data = load_data(cfg.data, "float32", cfg.seed)
+    digests = {split: hashlib.sha256() for split in ("train", "val", "test")}
+    for split, x, t in data.splits():  # the digest written out: the uint8 pixels and labels
+        pixels = np.rint(x * 255).astype(np.uint8)
+        for array in (pixels, t):
+            digests[split].update(f"|{array.dtype.str}{array.shape}|".encode() + array.tobytes())
     assert inputs == {
-        ("synthetic-train", sha256[:36], "training"),
-        ("synthetic-test", sha256[:36], "test"),
+        ("synthetic-train", digests["train"].hexdigest()[:36], "training"),
+        ("synthetic-val", digests["val"].hexdigest()[:36], "validation"),
+        ("synthetic-test", digests["test"].hexdigest()[:36], "test"),
     }
+    assert len({digest for _, digest, _ in inputs}) == 3
     profiles = sorted(d.dataset.profile for d in mlflow_run.inputs.dataset_inputs)
     assert profiles == [
         '{"features_shape": [1000, 64], "targets_shape": [1000]}',
+        '{"features_shape": [200, 64], "targets_shape": [200]}',
         '{"features_shape": [200, 64], "targets_shape": [200]}',
     ]
 
@@ -78,13 +89,19 @@ def test_run_logs_every_loss_point_and_each_epoch(finished_run, tmp_path):
     assert [m.value for m in sorted(losses, key=lambda m: m.step)] == expected
     # 1000 training samples / batch 50 = 20 iterations per epoch: 6 evaluations in 120, each
     # at the iteration it was made (the loss's x-axis), with the epoch's number beside it
-    for key in ("train_acc", "test_acc", "epoch"):
+    for key in ("train_acc", "val_acc", "val_loss", "test_acc", "epoch"):
         history = client.get_metric_history(mlflow_run.info.run_id, key)
-        assert sorted(m.step for m in history) == [0, 20, 40, 60, 80, 100]
+        assert sorted(m.step for m in history) == [0, 20, 40, 60, 80, 100], key
     epochs = client.get_metric_history(mlflow_run.info.run_id, "epoch")
     assert [m.value for m in sorted(epochs, key=lambda m: m.step)] == [0, 1, 2, 3, 4, 5]
     metrics = mlflow_run.data.metrics
     assert metrics["final_test_acc"] == pytest.approx(result["final_test_acc"])
+    assert metrics["final_val_acc"] == result["final_val_acc"] > 0.5
+    with np.load(history_file, allow_pickle=False) as history:
+        val_loss = client.get_metric_history(mlflow_run.info.run_id, "val_loss")
+        assert [m.value for m in sorted(val_loss, key=lambda m: m.step)] == history[
+            "val_loss"
+        ].tolist()
     assert metrics["final_test_acc"] > 0.5  # learnt something
     assert metrics["final_train_loss"] < losses[0].value
 

@@ -35,7 +35,14 @@ from tests.conftest import ROOT, compose_config, run_pipeline
         (["train.gradient=symbolic"], False, "train.gradient='symbolic' is not allowed"),
         (["data=cifar"], False, "data='cifar' is not allowed; allowed: mnist, synthetic"),
         (["hydra/launcher=slurmish"], False, "hydra/launcher='slurmish' is not allowed; allowed:"),
-        (["data.n_train=60001"], False, "data.n_train=60001 is not allowed; allowed: 1..60000"),
+        (["data.n_train=60001"], False, "data.n_train=60001 is not allowed; allowed: 1..50000"),
+        (["data.n_train=50001"], False, "(10000 of the 60000 rows are held out: data.val_size)"),
+        (["data.val_size=-1"], False, "data.val_size=-1 is not allowed; allowed: 0..59999 (it"),
+        (["data.val_size=60000"], False, "data.val_size=60000 is not allowed; allowed: 0..59999"),
+        (["data.val_size=1.5"], False, "data.val_size='1.5' is not allowed; allowed: an integer"),
+        (["data.val_size=abc"], False, "data.val_size='abc' is not allowed; allowed: an integer"),
+        (["data.val_size=null"], False, "data.val_size=null is not allowed; allowed: a value"),
+        (["data.val_size=0,-3"], True, "data.val_size=-3 is not allowed; allowed: 0..59999"),
         (["train.lrr=0.1"], False, "train.lrr is not a config key; allowed under train: gradient"),
         (["train.lr=0.1,-2", "model.hidden_size=8,16"], True, "train.lr=-2.0 is not allowed"),
     ],
@@ -115,7 +122,8 @@ def test_a_diverging_job_does_not_stop_the_sweep(outputs):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert re.search(r"lr=100\.?0?\s+diverged at iteration \d+", done.stdout), done.stdout
-    assert re.search(r"lr=1\.0\s+test_acc=", done.stdout), done.stdout
+    assert re.search(r"lr=1\.0\s+val_acc=0\.\d+ test_acc=", done.stdout), done.stdout
+    assert "chosen by validation accuracy: train.lr=1.0:" in done.stdout  # not the diverged
 
 
 def _start(args: list[str], tmp_path: Path) -> subprocess.Popen:

@@ -37,10 +37,10 @@ def test_two_by_two_sweep_on_a_new_store(tmp_path, store_uri):
     summary = client.download_artifacts(parent.info.run_id, "summary.csv", str(tmp_path))
     rows = list(csv.DictReader(open(summary)))
     assert sorted(r["run_id"] for r in rows) == sorted(c.info.run_id for c in children)
-    best = max(rows, key=lambda r: float(r["metrics.final_test_acc"]))
+    best = max(rows, key=lambda r: float(r["metrics.final_val_acc"]))
     assert parent.data.tags["best_run_id"] == best["run_id"]
     figures = {a.path for a in client.list_artifacts(parent.info.run_id, "figures")}
-    assert figures == {"figures/test_acc_heatmap.png", "figures/loss_curves.png"}
+    assert figures == {"figures/val_acc_heatmap.png", "figures/loss_curves.png"}
 
 
 @pytest.mark.slow

@@ -3,8 +3,9 @@
 The links and the saved view they open are checked first on their own (fast). Then (slow) a
 small real sweep on synthetic data into a new outputs dir, ``python -m pipeline.tools.ui``
 on it, and the page Chromium renders for each link it prints: the runs table (the saved view
-"Jobs by test accuracy": best test accuracy first, the swept params as columns) and the newest
-sweep's parent run (its description names the best job and its test accuracy). Debian's
+"Jobs by validation accuracy": best validation accuracy first, the test accuracy and the swept
+params as columns) and the newest sweep's parent run (its description names the chosen job and
+its test accuracy). Debian's
 ``chromium`` is the browser; the test installs it where it can (root, apt-get) and is skipped
 where it cannot.
 """
@@ -46,7 +47,7 @@ def test_every_link_opens_the_classic_layout_and_the_runs_link_the_view():
         f"{base}?workflowType=machine_learning&viewStateShareKey=v"
     )
     assert sorted_runs_url("127.0.0.1", 5000, "7") == (
-        f"{base}?workflowType=machine_learning&orderByKey=metrics.%60final_test_acc%60"
+        f"{base}?workflowType=machine_learning&orderByKey=metrics.%60final_val_acc%60"
         "&orderByAsc=false"
     )
     assert run_url("127.0.0.1", 5000, "7", "abc") == f"{base}/abc?workflowType=machine_learning"
@@ -186,21 +187,23 @@ def test_the_runs_link_shows_every_job_best_first_with_its_params(chromium, swee
     dom = rendered(chromium, url)
     text = text_of(dom)
     assert "Observability" not in text, "the GenAI layout, not the runs table"
-    assert "Jobs by test accuracy" in text, f"the saved view is not applied: {text[:2000]}"
+    assert "Jobs by validation accuracy" in text, f"the saved view is not applied: {text[:2000]}"
     rows = Grid(dom).rows
     assert len(rows) == len(jobs) + 1, rows  # each job a row of its own, and the parent
     assert all(set(COLUMNS) <= set(row) for row in rows.values()), "a column is missing"
     shown = [row[SORT_KEY] for _, row in sorted(rows.items())]
-    accuracies = sorted((job.data.metrics["final_test_acc"] for job in jobs), reverse=True)
+    accuracies = sorted((job.data.metrics["final_val_acc"] for job in jobs), reverse=True)
     assert shown == [*map(as_shown, accuracies), "-"], shown  # best first, the parent last
     best = accuracies[0]
     names = {job.info.run_name: job for job in jobs}
     first = next(job for name, job in names.items() if name in rows[0][NAME])
-    assert first.data.metrics["final_test_acc"] == best
+    assert first.data.metrics["final_val_acc"] == best
+    assert rows[0][column("metrics", "final_test_acc")] == as_shown(
+        first.data.metrics["final_test_acc"])  # fmt: skip
     assert [rows[0][column("params", key)] for key in PARAMS] == [
         first.data.params[key] for key in PARAMS
     ]
-    assert parent.info.run_name in rows[len(jobs)][NAME]  # no test accuracy: last
+    assert parent.info.run_name in rows[len(jobs)][NAME]  # no validation accuracy: last
 
 
 @pytest.mark.slow
@@ -212,6 +215,7 @@ def test_the_sweep_link_shows_the_parents_description_with_the_best_accuracy(
     assert f"/runs/{parent.info.run_id}?workflowType=machine_learning" in url
     text = text_of(rendered(chromium, url))
     assert "Observability" not in text, "the GenAI layout, not the run page"
-    best = max(job.data.metrics["final_test_acc"] for job in jobs)
+    best = max(jobs, key=lambda job: job.data.metrics["final_val_acc"])
     assert "Best job" in text, f"the parent's description is not on its page: {text[:2000]}"
-    assert f"test accuracy {best:.4f}" in text
+    assert "Chosen by validation accuracy" in text
+    assert f"test accuracy {best.data.metrics['final_test_acc']:.4f}" in text

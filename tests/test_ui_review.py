@@ -63,20 +63,28 @@ def test_every_run_says_where_it_came_from(sweep):
 @pytest.mark.slow
 def test_the_parent_is_the_sweeps_front_page(sweep):
     client, parent, children, _ = sweep
-    best = max(children, key=lambda run: run.data.metrics["final_test_acc"])
+    best = max(children, key=lambda run: run.data.metrics["final_val_acc"])
     note = parent.data.tags["mlflow.note.content"]
     assert note.startswith("### Sweep of lr × hidden_size: 4 jobs")
     assert "| `train.lr` | 0.5, 1.0 |" in note and "| `model.hidden_size` | 16, 32 |" in note
     assert "4 finished, 0 reused (finished earlier), 0 diverged, 0 failed or killed" in note
-    acc = best.data.metrics["final_test_acc"]
-    assert f"**Best job**: #{best.data.tags['scratchnn.job']}" in note
-    assert f"test accuracy **{acc:.4f}** (run `{best.info.run_id}`)" in note
+    acc, test_acc = (best.data.metrics[key] for key in ("final_val_acc", "final_test_acc"))
+    assert "**Chosen by validation accuracy**" in note
+    params = best.data.params
+    chosen = f"train.lr={params['train.lr']} model.hidden_size={params['model.hidden_size']}"
+    assert f"| chosen | `{chosen}` | **{acc:.4f} ± " in note and "| runner-up |" in note
+    assert re.search(r"^(Within noise|Clear): the gap", note, re.M)
+    assert f"**Best job**: #{best.data.tags['scratchnn.job']} (run `{best.info.run_id}`)" in note
+    assert f"test accuracy **{test_acc:.4f}**, its estimate on new data" in note
     assert re.search(r"Rerun every job: `python -m pipeline --multirun .*force=true`", note)
     params = parent.data.params
     assert params["train.lr"] == "0.5, 1.0" and params["model.hidden_size"] == "16, 32"
     assert params["train.iters"] == "100" and params["data.name"] == "synthetic"
     metrics = parent.data.metrics
-    assert metrics["best_test_acc"] == acc
+    assert metrics["best_val_acc"] == acc and metrics["selected_test_acc"] == test_acc
+    assert "best_test_acc" not in metrics  # no maximum over test accuracies
+    assert {params[f"best.{key}"] for key in ("train.lr", "model.hidden_size")} == {
+        best.data.params["train.lr"], best.data.params["model.hidden_size"]}  # fmt: skip
     assert {k: metrics[k] for k in ("n_jobs", "n_finished", "n_reused", "n_diverged")} == {
         "n_jobs": 4, "n_finished": 4, "n_reused": 0, "n_diverged": 0,
     }  # fmt: skip
@@ -87,7 +95,7 @@ def test_the_parent_is_the_sweeps_front_page(sweep):
 def test_the_parent_keeps_the_sweeps_files_and_a_short_tags_panel(sweep, tmp_path):
     client, parent, _, _ = sweep
     files = {a.path for a in client.list_artifacts(parent.info.run_id)}
-    assert {"multirun.yaml", "summary.csv", "sweep.log", "figures", "jobs"} <= files
+    assert {"multirun.yaml", "summary.csv", "configs.csv", "sweep.log", "figures", "jobs"} <= files
     log = open(client.download_artifacts(parent.info.run_id, "sweep.log", str(tmp_path))).read()
     assert f"sweep {parent.info.run_id}: 4 jobs" in log  # the summary the terminal showed
     assert "#0 : train.lr=0.5 model.hidden_size=16" in log  # what Hydra's launcher logged

@@ -67,8 +67,10 @@ def loss_panels(
 ) -> Figure:
     """Smoothed loss curves (``curves[i]``: (iters,) of the run with ``params[i]``; empty
     for a run without one), one panel per combination of ``panel_keys`` (a row per value of
-    the first when there are two or more), one line per value of ``line_key``, in ``ordered``
-    order; a log y axis shared by all panels. A curve that stops early ends in an x."""
+    the first when there are two or more; one panel when there are none), one colour per
+    value of ``line_key``, in ``ordered`` order: runs that differ in another key only (their
+    seed) are lines of the same colour. A log y axis shared by all panels. A curve that stops
+    early ends in an x."""
     lines, panels = axis_values(params, line_key), combinations(params, panel_keys)
     rows = len(axis_values(params, panel_keys[0])) if len(panel_keys) > 1 else 1
     columns = math.ceil(len(panels) / rows)
@@ -81,10 +83,10 @@ def loss_panels(
     grid = fig.subplots(rows, columns, sharex=True, sharey=True, squeeze=False)
     for ax, panel in zip(grid.ravel(), panels, strict=False):
         fixed = dict(zip(panel_keys, panel, strict=True))
-        runs = {v: run_of(params, {line_key: v, **fixed}) for v in lines}
-        shown = {v: smoothed[run] for v, run in runs.items() if run is not None}
+        shown = {v: [smoothed[run] for run in runs_of(params, {line_key: v, **fixed})]
+                 for v in lines}  # fmt: skip
         _draw_losses(ax, shown, colors, longest)
-        missing = [v for v in lines if not len(shown.get(v, ()))]
+        missing = [v for v in lines if not any(len(curve) for curve in shown[v])]
         if missing:
             note = f"no curve: {short_name(line_key)}={', '.join(missing)}"
             ax.text(0.97, 0.95, note, transform=ax.transAxes, ha="right", va="top", fontsize=8)
@@ -106,22 +108,31 @@ def loss_panels(
     return fig
 
 
-def _draw_losses(ax: Any, smoothed: dict[str, np.ndarray], colors: dict, longest: int) -> None:
-    """One line per value (its label), an x where one ends before ``longest``; log y."""
-    for value, curve in smoothed.items():
-        if len(curve):
-            ax.plot(curve, color=colors[value], linewidth=1.1, label=value)
-        if 0 < len(curve) < longest:
-            ax.plot(len(curve) - 1, curve[-1], "x", color=colors[value])
+def _draw_losses(
+    ax: Any, smoothed: dict[str, list[np.ndarray]], colors: dict, longest: int
+) -> None:
+    """The lines of each value in its colour, an x where one ends before ``longest``; log y."""
+    for value, curves in smoothed.items():
+        drawn = [curve for curve in curves if len(curve)]
+        for n, curve in enumerate(drawn):  # replicates: one label for the panel's legend
+            width = 1.1 if len(drawn) == 1 else 0.8
+            ax.plot(curve, color=colors[value], linewidth=width, label=value if n == 0 else "_")
+            if 0 < len(curve) < longest:
+                ax.plot(len(curve) - 1, curve[-1], "x", color=colors[value])
     ax.set_yscale("log")
     ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
     ax.yaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
     ax.grid(alpha=0.3, which="both")
 
 
+def runs_of(params: list[dict[str, str]], wanted: dict[str, str]) -> list[int]:
+    """The indices of the runs whose params have the ``wanted`` values, in order."""
+    return [i for i, p in enumerate(params) if all(str(p.get(k)) == v for k, v in wanted.items())]
+
+
 def run_of(params: list[dict[str, str]], wanted: dict[str, str]) -> int | None:
     """The index of the last run whose params have the ``wanted`` values (None: no run)."""
-    found = [i for i, p in enumerate(params) if all(str(p.get(k)) == v for k, v in wanted.items())]
+    found = runs_of(params, wanted)
     return found[-1] if found else None
 
 

@@ -10,23 +10,36 @@ import numpy as np
 from matplotlib.figure import Figure
 
 
-def loss_curve(losses: np.ndarray) -> Figure:
-    """losses: (iters,) batch loss per iteration."""
+def loss_curve(
+    losses: np.ndarray, epochs: np.ndarray | None = None, val_loss: np.ndarray | None = None
+) -> Figure:
+    """losses: (iters,) batch loss per iteration; ``val_loss`` (evaluations,), if given: the
+    validation loss at the iterations ``epochs`` (evaluations,)."""
     fig = Figure(figsize=(6, 4))
     ax = fig.add_subplot()
-    ax.plot(np.arange(len(losses)), losses, linewidth=0.6)
-    ax.set(xlabel="iteration", ylabel="train loss", title="Training loss")
+    ax.plot(np.arange(len(losses)), losses, linewidth=0.6, label="train loss (batch)")
+    title = "Training loss"
+    if val_loss is not None and len(val_loss):
+        ax.plot(epochs, val_loss, marker="o", markersize=3, label="validation loss")
+        ax.legend(loc="upper right")
+        title = "Training and validation loss"
+    ax.set(xlabel="iteration", ylabel="loss", title=title)
     ax.grid(alpha=0.3)
     fig.subplots_adjust(left=0.11, right=0.97, bottom=0.12, top=0.92)
     return fig
 
 
-def accuracy_curves(train_acc: np.ndarray, test_acc: np.ndarray) -> Figure:
-    """train_acc, test_acc: (epochs,) accuracy at the start of each epoch."""
+def accuracy_curves(
+    train_acc: np.ndarray, test_acc: np.ndarray, val_acc: np.ndarray | None = None
+) -> Figure:
+    """train_acc, test_acc and, if given, val_acc: (epochs,) accuracy at the start of each
+    epoch."""
     fig = Figure(figsize=(6, 4))
     ax = fig.add_subplot()
     epochs = np.arange(len(train_acc))
     ax.plot(epochs, train_acc, marker="o", label="train acc")
+    if val_acc is not None and len(val_acc):
+        ax.plot(epochs, val_acc, marker="^", label="validation acc")
     ax.plot(epochs, test_acc, marker="s", linestyle="--", label="test acc")
     ax.set(xlabel="epoch", ylabel="accuracy", ylim=(0, 1), title="Accuracy per epoch")
     ax.legend(loc="lower right")

@@ -25,13 +25,15 @@ def save(figure, folder: Path, name: str) -> None:
 
 
 def draw_training(folder: Path, history: History, confusion: np.ndarray | None) -> None:
-    """The loss curve, the accuracy per epoch (if any) and the test confusion matrix (C, C)
-    (if any: a diverged run has none)."""
+    """The loss curve (with the validation loss, if any), the accuracies per epoch (if any)
+    and the test confusion matrix (C, C) (if any: a diverged run has none)."""
     from pipeline.figures import training
 
-    save(training.loss_curve(history.losses[: history.iters_run]), folder, "loss_curve")
+    losses = history.losses[: history.iters_run]
+    epochs, val_loss = np.array(history.epochs), np.array(history.val_loss)
+    save(training.loss_curve(losses, epochs, val_loss), folder, "loss_curve")
     if history.train_acc:
-        accuracy = np.array(history.train_acc), np.array(history.test_acc)
+        accuracy = [np.array(a) for a in (history.train_acc, history.test_acc, history.val_acc)]
         save(training.accuracy_curves(*accuracy), folder, "accuracy_curves")
     if confusion is not None:
         save(training.confusion_matrix(confusion), folder, "confusion_matrix")

@@ -20,7 +20,7 @@ from omegaconf import OmegaConf
 from pipeline.config import compute_dtype
 from pipeline.jobs import run_figures
 from pipeline.progress import make_progress
-from pipeline.stages.data import Dataset, load_data
+from pipeline.stages.data import Dataset, generator_seed, load_data
 from pipeline.stages.data.mnist_sources import SPECS
 from pipeline.stages.evaluate import evaluate, misclassified
 from pipeline.stages.gradient_check import check_gradients, failing
@@ -46,7 +46,7 @@ def run_training(cfg: Any, job: JobInfo) -> dict[str, Any]:
     resolved = OmegaConf.to_container(cfg, resolve=True)
     recorder = Recorder(cfg, job, resolved) if cfg.tracking.enabled else None
     dtype = compute_dtype(cfg)
-    data = _load_data(json.dumps(resolved["data"]), dtype, cfg.seed)
+    data = _load_data(json.dumps(resolved["data"]), dtype, generator_seed(cfg.data, cfg.seed))
     if recorder is None:
         net, history, _ = _train(cfg, data, NullSink(), job)
         return _outcome(net, history, data, None)[0]
@@ -74,7 +74,7 @@ def run_training(cfg: Any, job: JobInfo) -> dict[str, Any]:
 
 
 @functools.lru_cache(maxsize=1)
-def _load_data(data_cfg_json: str, dtype: str, seed: int) -> Dataset:
+def _load_data(data_cfg_json: str, dtype: str, seed: int | None) -> Dataset:
     """``load_data``, kept for the next job in this process: a sweep's joblib worker runs
     many jobs on the same data. Its arrays are read-only, so no job can change them."""
     data = load_data(OmegaConf.create(json.loads(data_cfg_json)), dtype, seed)
@@ -139,8 +139,9 @@ def _save(recorder: Recorder, net, history: History, result: dict, example) -> N
     its input example)."""
     recorder.save_arrays(
         "history", losses=history.losses[: history.iters_run],
-        epochs=np.array(history.epochs, dtype=np.int64),
-        train_acc=np.array(history.train_acc), test_acc=np.array(history.test_acc),
+        epochs=np.array(history.epochs, dtype=np.int64), train_acc=np.array(history.train_acc),
+        val_acc=np.array(history.val_acc), val_loss=np.array(history.val_loss),
+        test_acc=np.array(history.test_acc),
     )  # fmt: skip
     if history.diverged_at is None:
         final = list(result)  # evaluate's final metrics: the model's too

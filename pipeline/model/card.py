@@ -6,16 +6,17 @@ registry's page of a version answers where it came from and how good it is, on w
 
 from __future__ import annotations
 
-SCORE = "final_test_acc"  # what "better" means: the test accuracy at the end of training
+from pipeline.stages.selection import REPORTED, SELECT_BY
+
 DATA_TAG = "data_sha256"  # a run's tag: the sha256 of the data it trained and tested on
 COPIED_TAGS = (DATA_TAG, "weights_sha256")  # run tags a logged model and a version repeat
 DESCRIBED = (
-    "data.name", "model.hidden_size", "model.activation", "train.optimizer", "train.lr",
-    "train.batch_size", "train.iters", "seed",
+    "data.name", "data.val_size", "model.hidden_size", "model.activation", "train.optimizer",
+    "train.lr", "train.batch_size", "train.iters", "seed",
 )  # the run params a version's description names  # fmt: skip
 
 
-def describe(run_id: str, model_id: str, params: dict[str, str], score: float | None,
+def describe(run_id: str, model_id: str, params: dict[str, str], metrics: dict[str, float],
              data_sha256: str | None) -> str:  # fmt: skip
     """A version's description (markdown).
 
@@ -25,18 +26,25 @@ def describe(run_id: str, model_id: str, params: dict[str, str], score: float | 
         The run that trained the network and the logged model it became.
     params : dict
         The run's params (flattened config keys); those of ``DESCRIBED`` are named.
-    score : float or None
-        Its ``SCORE``.
+    metrics : dict
+        The run's metrics: ``SELECT_BY``, which chose it, and ``REPORTED``, its estimate on
+        new data, are named.
     data_sha256 : str or None
-        The digest of the data it was trained and tested on.
+        The digest of the data it was trained, validated and tested on.
     """
     rows = "\n".join(f"| `{key}` | {params[key]} |" for key in DESCRIBED if key in params)
-    accuracy = "unknown" if score is None else f"**{score:.4f}**"
+    chosen, reported = (_shown(metrics.get(key)) for key in (SELECT_BY, REPORTED))
     return (
         f"Source run `{run_id}`, logged model `{model_id}`.\n\n"
         f"| param | value |\n|---|---|\n{rows}\n\n"
-        f"Test accuracy {accuracy} on the data of sha256 `{data_sha256 or 'unknown'}`."
+        f"Validation accuracy {chosen} (what chose it); test accuracy {reported} (its "
+        f"estimate on new data, never used to choose); on the data of sha256 "
+        f"`{data_sha256 or 'unknown'}`."
     )
+
+
+def _shown(accuracy: float | None) -> str:
+    return "unknown" if accuracy is None else f"**{accuracy:.4f}**"
 
 
 def version_tags(

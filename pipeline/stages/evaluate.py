@@ -13,33 +13,40 @@ CHUNK = 10000  # samples per forward pass: bounded memory on the full sets
 
 
 def evaluate(net: TwoLayerNet, data: Dataset) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
-    """Final metrics on the full train and test sets, one forward pass over each.
+    """Final metrics on the full train, validation (if any rows are held out) and test sets,
+    one forward pass over each.
 
     Returns
     -------
-    metrics : dict with ``final_train_acc``, ``final_test_acc``, ``final_train_loss``,
-        ``final_test_loss``
+    metrics : dict with ``final_<split>_acc`` and ``final_<split>_loss`` of each split
+        (``train``, ``val``, ``test``)
     confusion : ndarray of int64, shape (C, C); ``confusion[true, predicted]`` on the test set
     test_predicted : ndarray of int64, shape (N_test,); the predicted label of each test sample
     """
     metrics: dict[str, float] = {}
+    predicted: dict[str, np.ndarray] = {}
+    for split, x, t in data.splits():
+        accuracy, loss, predicted[split] = split_metrics(net, x, labels_of(t))
+        metrics[f"final_{split}_acc"], metrics[f"final_{split}_loss"] = accuracy, loss
     confusion = np.zeros((data.n_classes, data.n_classes), dtype=np.int64)
-    test_predicted = np.empty(len(data.x_test), dtype=np.int64)
-    for split, x, t in (("train", data.x_train, data.t_train), ("test", data.x_test, data.t_test)):
-        labels = labels_of(t)
-        loss_sum, correct = 0.0, 0
-        for start in range(0, len(x), CHUNK):
-            scores = net.scores(x[start : start + CHUNK])
-            chunk_labels = labels[start : start + CHUNK]
-            predicted = scores.argmax(axis=1)
-            loss_sum += float(np.sum(softmax_cross_entropy(scores, chunk_labels), dtype=np.float64))
-            correct += int(np.count_nonzero(predicted == chunk_labels))
-            if split == "test":
-                np.add.at(confusion, (chunk_labels, predicted), 1)
-                test_predicted[start : start + len(predicted)] = predicted
-        metrics[f"final_{split}_acc"] = correct / len(x)
-        metrics[f"final_{split}_loss"] = loss_sum / len(x)
-    return metrics, confusion, test_predicted
+    np.add.at(confusion, (labels_of(data.t_test), predicted["test"]), 1)
+    return metrics, confusion, predicted["test"]
+
+
+def split_metrics(
+    net: TwoLayerNet, x: np.ndarray, labels: np.ndarray
+) -> tuple[float, float, np.ndarray]:
+    """Accuracy, mean cross-entropy loss and the predicted labels (N,) int64 of ``net`` on
+    ``x`` (N, D) with true ``labels`` (N,), ``CHUNK`` rows per forward pass."""
+    loss_sum, correct = 0.0, 0
+    predicted = np.empty(len(x), dtype=np.int64)
+    for start in range(0, len(x), CHUNK):
+        scores = net.scores(x[start : start + CHUNK])
+        chunk_labels = labels[start : start + CHUNK]
+        predicted[start : start + len(scores)] = scores.argmax(axis=1)
+        loss_sum += float(np.sum(softmax_cross_entropy(scores, chunk_labels), dtype=np.float64))
+        correct += int(np.count_nonzero(predicted[start : start + len(scores)] == chunk_labels))
+    return correct / len(x), loss_sum / len(x), predicted
 
 
 def misclassified(predicted: np.ndarray, labels: np.ndarray, limit: int) -> np.ndarray:

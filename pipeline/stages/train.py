@@ -15,8 +15,10 @@ from typing import Any, Protocol
 import numpy as np
 
 from pipeline.stages.data import Dataset
+from pipeline.stages.evaluate import split_metrics
 from pipeline.stages.steps import STEPS
 from scratchnn import TwoLayerNet
+from scratchnn.fast.accuracy import BlockedAccuracy
 from scratchnn.functions import labels_of
 
 SEND_EVERY = 100  # iterations: losses reach the sink at least this often
@@ -32,7 +34,7 @@ class MetricsSink(Protocol):
 class Progress(Protocol):
     def iteration(self, i: int, loss: float) -> None: ...
 
-    def epoch(self, epoch: int, i: int, train_acc: float, test_acc: float) -> None: ...
+    def epoch(self, epoch: int, i: int, measured: dict[str, float]) -> None: ...
 
 
 class NullSink:
@@ -49,9 +51,20 @@ class History:
     losses: np.ndarray
     epochs: list[int] = field(default_factory=list)  # iteration of each evaluation
     train_acc: list[float] = field(default_factory=list)
+    val_acc: list[float] = field(default_factory=list)  # empty when no rows are held out
+    val_loss: list[float] = field(default_factory=list)
     test_acc: list[float] = field(default_factory=list)
     iters_run: int = 0
     diverged_at: int | None = None  # iteration whose loss was non-finite or exploded
+
+    def add_evaluation(self, i: int, measured: dict[str, float]) -> None:
+        """The evaluation at iteration ``i``: ``measure``'s values."""
+        self.epochs.append(i)
+        self.train_acc.append(measured["train_acc"])
+        if "val_acc" in measured:
+            self.val_acc.append(measured["val_acc"])
+            self.val_loss.append(measured["val_loss"])
+        self.test_acc.append(measured["test_acc"])
 
     @property
     def stop_reason(self) -> str | None:
@@ -101,18 +114,20 @@ def train(
 ) -> tuple[TwoLayerNet, History]:
     """Train a fresh net on ``data``; returns it and its history.
 
-    At the start of every epoch the accuracies of the whole training and test sets are
-    measured. Losses reach ``sink`` as ``train_loss`` (step = iteration) at least every
+    At the start of every epoch the network is measured on the whole sets (``measure``):
+    the accuracies of the training and test rows, the accuracy and loss of the validation
+    rows. Losses reach ``sink`` as ``train_loss`` (step = iteration) at least every
     ``SEND_EVERY`` iterations and when training ends for any reason (``KeyboardInterrupt``
-    too), ``train_acc``, ``test_acc`` and ``epoch`` at each evaluation, at the iteration it
-    was made (as PyTorch Lightning's MLFlowLogger logs at the global step). A non-finite
-    loss, or one above ``train_cfg.diverge_factor`` times the first, stops training:
-    ``history.diverged_at``.
+    too); ``train_acc``, ``val_acc``, ``val_loss``, ``test_acc`` and ``epoch`` at each
+    evaluation, at the iteration it was made (as PyTorch Lightning's MLFlowLogger logs at
+    the global step), on the loss's axis. A non-finite loss, or one above
+    ``train_cfg.diverge_factor`` times the first, stops training: ``history.diverged_at``.
     """
     sink = sink or NullSink()
     net = make_network(data, model_cfg, seed)
     _, batch_seed = np.random.SeedSequence(seed).spawn(2)
-    labels, test_labels = labels_of(data.t_train), labels_of(data.t_test)  # once, not per batch
+    split_labels = {split: labels_of(t) for split, _, t in data.splits()}  # once, not per batch
+    labels, blocked = split_labels["train"], BlockedAccuracy(net)
     step = STEPS[train_cfg.gradient, train_cfg.impl](net, train_cfg, data.x_train, labels)
     per_epoch = max(len(labels) / train_cfg.batch_size, 1.0)
     history = History(losses=np.empty(train_cfg.iters))
@@ -133,11 +148,8 @@ def train(
                     progress.iteration(i, loss)
                 if is_epoch_start(i, per_epoch):
                     sent = _send_losses(sink, history, sent)
-                    accuracies = (
-                        net.accuracy(data.x_train, labels),
-                        net.accuracy(data.x_test, test_labels),
-                    )
-                    _record_epoch(i, accuracies, history, sink, progress)
+                    measured = measure(blocked, data, split_labels)
+                    _record_epoch(i, measured, history, sink, progress)
                 elif i + 1 - sent >= SEND_EVERY:
                     sent = _send_losses(sink, history, sent)
     finally:
@@ -153,18 +165,30 @@ def _send_losses(sink: MetricsSink, history: History, sent: int) -> int:
     return done
 
 
+def measure(
+    blocked: BlockedAccuracy, data: Dataset, labels: dict[str, np.ndarray]
+) -> dict[str, float]:
+    """An epoch's evaluation of ``blocked.net`` on the whole sets: ``train_acc``, ``val_acc``
+    and ``val_loss`` (when rows are held out) and ``test_acc``; ``labels``: each split's
+    (N,). ``BlockedAccuracy`` gives ``net.accuracy``'s numbers exactly, faster."""
+    measured = {"train_acc": blocked.accuracy(data.x_train, labels["train"])}
+    if "val" in labels:
+        val = split_metrics(blocked.net, data.x_val, labels["val"])
+        measured["val_acc"], measured["val_loss"] = val[:2]
+    measured["test_acc"] = blocked.accuracy(data.x_test, labels["test"])
+    return measured
+
+
 def _record_epoch(
-    i: int, accuracies: tuple[float, float], history: History, sink: MetricsSink, progress
+    i: int, measured: dict[str, float], history: History, sink: MetricsSink, progress
 ) -> None:
-    """Add the evaluation at iteration ``i`` to ``history``; send it to ``sink`` and
-    ``progress``."""
-    epoch, (train_acc, test_acc) = len(history.epochs), accuracies
-    history.epochs.append(i)
-    history.train_acc.append(train_acc)
-    history.test_acc.append(test_acc)
+    """Add the evaluation at iteration ``i`` (``measure``'s) to ``history``; send it to
+    ``sink`` and ``progress``."""
+    epoch = len(history.epochs)
+    history.add_evaluation(i, measured)
     step = np.array([i])  # the loss's x-axis: accuracies line up with it on one chart
-    sink.log_series("train_acc", step, np.array([train_acc]))
-    sink.log_series("test_acc", step, np.array([test_acc]))
+    for key, value in measured.items():
+        sink.log_series(key, step, np.array([value]))
     sink.log_series("epoch", step, np.array([epoch]))
     if progress:
-        progress.epoch(epoch, i, train_acc, test_acc)
+        progress.epoch(epoch, i, measured)

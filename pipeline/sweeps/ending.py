@@ -1,4 +1,4 @@
-"""A sweep's end: its parent's summary, front page and end, and the best model registered.
+"""A sweep's end: its parent's summary, front page and end, and the chosen model registered.
 
 ``SweepEnd`` holds all the end needs, so it can also happen later: when the tracking
 server is down as a sweep ends (past ``tracking.outage_wait``), the launching process saves
@@ -19,7 +19,7 @@ from pipeline.config import Task
 from pipeline.errors import one_line
 from pipeline.sweeps.diff_summary import log_error_vs_h
 from pipeline.sweeps.front_page import log_front_page, terminal_lines
-from pipeline.sweeps.summary import register_best, summarize
+from pipeline.sweeps.summary import Summary, register_best, summarize
 from pipeline.tracking.drain import Drained, drain
 from pipeline.tracking.lookup import open_run, running_children
 from pipeline.tracking.mlflow_run import MlflowRun
@@ -91,7 +91,7 @@ def send_owed(
 
 def end_sweep(end: SweepEnd) -> None:
     """End the sweep: mark its jobs' runs still open KILLED; if it FINISHED, log its summary
-    and front page and print them; end its parent; register its best model."""
+    and front page and print them; end its parent; register the chosen job's model."""
     client, _ = open_run(end.uri, end.parent_run_id)
     parent = MlflowRun(client, end.parent_run_id)
     end_orphans(parent)
@@ -100,16 +100,16 @@ def end_sweep(end: SweepEnd) -> None:
         return
     status, sweep_dir = "FAILED", Path(end.sweep_dir)
     try:
-        rows = summarize(parent, sweep_dir, list(end.axes))
+        summary = summarize(parent, sweep_dir, list(end.axes))
         if end.task == Task.NUMERICAL_DIFF:
             log_error_vs_h(parent)
-        lines = terminal_lines(rows, parent.run_id, end.uri)
-        log_front_page(parent, rows, end.axes, end.overrides, sweep_dir, lines)
+        lines = terminal_lines(summary, parent.run_id, end.uri)
+        log_front_page(parent, summary, end.axes, end.overrides, sweep_dir, lines)
         status = "FINISHED"
     finally:
         parent.end(status)
     print("\n".join(lines))
-    register_best_model(parent.client, rows, end)
+    register_best_model(parent.client, summary, end)
 
 
 def end_orphans(parent: MlflowRun) -> None:
@@ -119,14 +119,15 @@ def end_orphans(parent: MlflowRun) -> None:
         MlflowRun(parent.client, run_id).end("KILLED")
 
 
-def register_best_model(client: Any, rows: list[dict[str, Any]], end: SweepEnd) -> None:
-    """The best finished run's model as a new version of ``end.registered_model`` (None:
-    none), with ``end.model_alias`` on it if it beats the version that has it, else
-    ``challenger``; one line says which. MLflow's registry resolves the model through the
-    process's tracking URI, which is set to the sweep's store."""
+def register_best_model(client: Any, summary: Summary, end: SweepEnd) -> None:
+    """The chosen job's model (``Summary.selected``) as a new version of
+    ``end.registered_model`` (None: none), with ``end.model_alias`` on it if it beats the
+    version that has it, else ``challenger``; one line says which. MLflow's registry
+    resolves the model through the process's tracking URI, which is set to the sweep's
+    store."""
     os.environ[ENV_URI] = end.uri
     try:
-        registered = register_best(client, rows, end.registered_model, end.model_alias)
+        registered = register_best(client, summary, end.registered_model, end.model_alias)
     except Exception as exc:  # noqa: BLE001 - MLflow's and SQLAlchemy's errors
         name = end.registered_model
         raise TrackingError(f"registering the best model as {name}: {one_line(exc)}") from None

@@ -3,8 +3,8 @@
 Params (set when the sweep starts): the fixed config, each swept axis with its values
 (``train.lr`` = ``0.05, 0.1, 0.5``). Metrics (at its end): the job counts, so that they are
 columns of the runs table. Description (``mlflow.note.content``, markdown): what was swept,
-how the jobs ended, the best job with its params, test accuracy and run, and the command that
-reruns the sweep.
+how the jobs ended, the config chosen by validation accuracy and the runner-up
+(``verdict``), the chosen job's test accuracy and run, and the command that reruns the sweep.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline.sweeps.summary import SCORE, best_row
+from pipeline.stages.selection import REPORTED, SELECT_BY
+from pipeline.sweeps import verdict
+from pipeline.sweeps.summary import Summary
 from pipeline.tracking.mlflow_run import MlflowRun
 from pipeline.tracking.recorder import command_line, flatten
 from pipeline.tracking.store import ui_hint
@@ -24,17 +26,18 @@ from pipeline.tracking.tags import NOTE_TAG
 FORCE = "force=true"  # runs every job again, finished or not
 SWEEP_LOG = "sweep.log"  # in the sweep's dir: the launching process's log and the summary
 MULTIRUN_YAML = "multirun.yaml"  # in the sweep's dir: Hydra's config of the whole sweep
+ACCURACIES = (SELECT_BY, REPORTED)  # a job's line shows these: val_acc=0.9712 test_acc=0.9680
 
 
 def log_front_page(
-    parent: MlflowRun, rows: list[dict[str, Any]], axes: dict[str, str], overrides: list[str],
+    parent: MlflowRun, summary: Summary, axes: dict[str, str], overrides: list[str],
     sweep_dir: Path, lines: list[str],
 ) -> None:  # fmt: skip
     """Give the sweep's ``parent`` its counts as metrics, its description, Hydra's
     ``multirun.yaml`` and ``sweep.log`` (with the terminal summary ``lines`` appended)."""
-    for key, value in counts(rows).items():
+    for key, value in counts(summary.rows).items():
         parent.log_series(key, np.array([0]), np.array([value]))
-    parent.set_tags({NOTE_TAG: description(rows, axes, overrides)})
+    parent.set_tags({NOTE_TAG: description(summary, axes, overrides)})
     if (sweep_dir / MULTIRUN_YAML).is_file():
         parent.log_artifact(sweep_dir / MULTIRUN_YAML, None)
     with open(sweep_dir / SWEEP_LOG, "a") as log:
@@ -71,10 +74,10 @@ def rerun_command(overrides: list[str]) -> str:
     return command_line([*kept, FORCE], multirun=True)
 
 
-def description(rows: list[dict[str, Any]], axes: dict[str, str], overrides: list[str]) -> str:
+def description(summary: Summary, axes: dict[str, str], overrides: list[str]) -> str:
     """The parent's description: a markdown page of the sweep (see the module's docstring)."""
     swept = " × ".join(key.rpartition(".")[2] for key in axes) or "no axis"
-    n = counts(rows)
+    n = counts(summary.rows)
     lines = [f"### Sweep of {swept}: {n['n_jobs']} jobs", ""]
     if axes:
         lines += ["| axis | values |", "|---|---|"]
@@ -84,28 +87,16 @@ def description(rows: list[dict[str, Any]], axes: dict[str, str], overrides: lis
         f"**Jobs**: {n['n_finished']} finished, {n['n_reused']} reused (finished earlier), "
         f"{n['n_diverged']} diverged, {n['n_failed']} failed or killed."
     )
-    lines += ["", best_line(rows), "", f"Rerun every job: `{rerun_command(overrides)}`"]
-    return "\n".join(lines)
+    chosen = verdict.markdown(summary)
+    lines += ["", *chosen, *([""] if chosen else [])]
+    return "\n".join([*lines, f"Rerun every job: `{rerun_command(overrides)}`"])
 
 
-def best_line(rows: list[dict[str, Any]]) -> str:
-    """``**Best job**: #2, `train.lr=0.5 ...`: test accuracy **0.9685** (run `<id>`)``."""
-    best = best_row(rows)
-    if best is None:
-        return "**Best job**: none (no job finished with a test accuracy)."
-    params = " ".join(f"{k.removeprefix('params.')}={v}" for k, v in best.items()
-                      if k.startswith("params."))  # fmt: skip
-    shown = f", `{params}`" if params else ""
-    return (
-        f"**Best job**: #{best['job']}{shown}: test accuracy **{best[SCORE]:.4f}** "
-        f"(run `{best['run_id']}`)"
-    )
-
-
-def terminal_lines(rows: list[dict[str, Any]], parent_id: str, uri: str) -> list[str]:
-    """The sweep's jobs, one line each (the params that vary, the outcome), and what next."""
-    lines = ["", f"sweep {parent_id}: {len(rows)} jobs"]
-    for row in rows:
+def terminal_lines(summary: Summary, parent_id: str, uri: str) -> list[str]:
+    """The sweep's jobs, one line each (the params that vary, the outcome), the choice, and
+    what next."""
+    lines = ["", f"sweep {parent_id}: {len(summary.rows)} jobs"]
+    for row in summary.rows:
         varying = " ".join(
             f"{k.split('.')[-1]}={v}" for k, v in row.items() if k.startswith("params.")
         )
@@ -114,10 +105,11 @@ def terminal_lines(rows: list[dict[str, Any]], parent_id: str, uri: str) -> list
         }
         if row["diverged_at"]:
             outcome = f"diverged at iteration {row['diverged_at']}"
-        elif "final_test_acc" in metrics:
-            outcome = f"test_acc={metrics['final_test_acc']:.4f}"
+        elif any(key in metrics for key in ACCURACIES):
+            outcome = " ".join(f"{k.removeprefix('final_')}={metrics[k]:.4f}" for k in ACCURACIES
+                               if k in metrics)  # fmt: skip
         else:
             outcome = " ".join(f"{k}={v:.6g}" for k, v in metrics.items()) or row["status"]
         reused = "  (reused: finished earlier)" if row["reused"] else ""
         lines.append(f"  #{row['job']:<3} {varying}  {outcome}{reused}")
-    return [*lines, ui_hint(uri)]
+    return [*lines, *verdict.terminal(summary), ui_hint(uri)]

@@ -22,7 +22,7 @@ from hydra.errors import MissingConfigException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from pipeline.config import CONF_DIR, ConfigError, validate
+from pipeline.config import CONF_DIR, ConfigError, Task, validate
 from pipeline.sweeps.job_configs import compose_jobs
 from pipeline.sweeps.launchers import check_launcher_store
 from pipeline.tracking.store import check_store, resolve_uri
@@ -104,9 +104,22 @@ def job_overrides(base: DictConfig, overrides: list[str], multirun: bool) -> lis
         return [overrides]
     check_launcher_store(base)  # jobs on other machines need a tracking server
     parsed = sweep_overrides(OmegaConf.select(base, "hydra.sweeper.params"), overrides)
-    if "BasicSweeper" in str(OmegaConf.select(base, "hydra.sweeper._target_")):
-        return grid(parsed)
-    return each_value(parsed)
+    return each_value(parsed) if optimises(base) else grid(parsed)
+
+
+def optimises(base: DictConfig) -> bool:
+    """Whether the sweeper picks its jobs by their objective (Optuna), not from a grid."""
+    return "BasicSweeper" not in str(OmegaConf.select(base, "hydra.sweeper._target_"))
+
+
+def check_objective(job: DictConfig) -> None:
+    """A search maximises the validation accuracy (``__main__.objective``): refuse a job
+    that has no validation rows to measure it on."""
+    if job.task == Task.TRAIN and job.data.val_size == 0:
+        raise ConfigError(
+            "data.val_size=0 is not allowed in a search: it maximises the validation accuracy, "
+            "never the test accuracy; allowed: an integer >= 1"
+        )
 
 
 def base_config(overrides: list[str]) -> DictConfig:
@@ -124,6 +137,8 @@ def check(overrides: list[str], multirun: bool) -> list[DictConfig]:
             jobs = compose_jobs(job_overrides(base, overrides, multirun))
             for job in jobs:
                 validate(job)
+                if multirun and optimises(base):
+                    check_objective(job)
     except ConfigError:
         raise
     except MissingConfigException as error:
@@ -155,6 +170,8 @@ def _bad_key(error: OmegaConfBaseException) -> str:
         parent = key.rpartition(".")[0]
         under = f" under {parent}" if parent else ""
         return f"{key} is not a config key; allowed{under}: {_keys_under(parent)}"
+    if "is not Optional" in message:
+        return f"{key}=null is not allowed; allowed: a value other than null"
     value = re.search(r"Value '([^']*)'", message)
     wanted = re.search(r"converted to (\w+)", message)
     shown = repr(value.group(1)) if value else "?"

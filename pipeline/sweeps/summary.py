@@ -1,29 +1,65 @@
-"""The summary a sweep's parent run gets: a CSV row per job, comparison plots, the best run
-and its model registered.
+"""The summary a sweep's parent run gets: a CSV row per job and per config, comparison plots,
+the config chosen by validation accuracy, and its best job's model registered.
 
 The sweep's axes (``pipeline.sweeps.preflight.axis_values``: the keys its config sweeps over)
-order the columns and the plots. The jobs' runs are read back through
-``pipeline.tracking.lookup``; the figures are ``pipeline.figures``'.
+order the columns and the plots. Jobs that differ only in their seed are replicates of one
+config; ``pipeline.stages.selection`` ranks the configs. The jobs' runs are read back
+through ``pipeline.tracking.lookup``.
 """
 
 from __future__ import annotations
 
 import csv
-import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pipeline.config import Task
+from pipeline.stages.selection import (
+    REPLICATE_KEY,
+    REPORTED,
+    SELECT_BY,
+    Candidate,
+    Job,
+    candidates,
+    ranked,
+)
+from pipeline.sweeps.comparisons import log_comparisons
 from pipeline.tracking import provenance
-from pipeline.tracking.lookup import download, sweep_jobs
+from pipeline.tracking.lookup import sweep_jobs
 from pipeline.tracking.mlflow_run import MlflowRun
-from pipeline.tracking.registry import SCORE as METRIC
 from pipeline.tracking.registry import Registration, register
 from pipeline.tracking.tags import BEST_RUN_TAG, PARENT_TAG
 
-SCORE = f"metrics.{METRIC}"  # what "best" means: a row's column of the final test accuracy
+VAL_ROWS_KEY = "data.val_size"  # the run param holding a job's validation rows
+BEST_PREFIX = "best."  # the parent's params of the chosen config: best.train.lr = 0.5
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A sweep's jobs (``rows``, one per job: ``summary.csv``), its configs (``configs``:
+    their replicates, in sweep order), those that could be chosen, best first (``ranking``),
+    and whether its jobs trained networks (``trained``; else they ran a lesson)."""
+
+    rows: list[dict[str, Any]]
+    configs: list[Candidate]
+    ranking: list[Candidate]
+    trained: bool
+
+    @property
+    def selected(self) -> dict[str, Any] | None:
+        """The row of the job chosen: the best replicate of the best config (None: none)."""
+        if not self.ranking:
+            return None
+        number = self.ranking[0].best_job.number
+        return next(row for row in self.rows if row["job"] == number)
+
+    @property
+    def validated(self) -> bool:
+        """Whether any job has a validation accuracy (none: ``data.val_size=0``)."""
+        return any(f"metrics.{SELECT_BY}" in row for row in self.rows)
 
 
 def summary_rows(runs: list[tuple[int, Any]], parent_id: str, axes: list[str]) -> list[dict]:
@@ -48,82 +84,83 @@ def summary_rows(runs: list[tuple[int, Any]], parent_id: str, axes: list[str]) -
     return rows
 
 
-def best_row(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    finished = [r for r in rows if r["status"] == "FINISHED" and r.get(SCORE) is not None]
-    return max(finished, key=lambda r: r[SCORE], default=None)
+def selection_jobs(rows: list[dict], runs: list[tuple[int, Any]]) -> list[Job]:
+    """The selection stage's view of each job: its config (the varying params but the seed),
+    its scores if it finished, and its validation rows."""
+    jobs = []
+    for row, (_, run) in zip(rows, runs, strict=True):
+        config = tuple(
+            (key.removeprefix("params."), value) for key, value in row.items()
+            if key.startswith("params.") and key != f"params.{REPLICATE_KEY}"
+        )  # fmt: skip
+        finished = row["status"] == "FINISHED"
+        scores = [row.get(f"metrics.{key}") if finished else None for key in (SELECT_BY, REPORTED)]
+        jobs.append(Job(row["job"], config, *scores, int(run.data.params.get(VAL_ROWS_KEY, 0))))
+    return jobs
 
 
-def summarize(parent: MlflowRun, sweep_dir: Path, axes: list[str]) -> list[dict[str, Any]]:
-    """Log ``summary.csv``, the comparison plots, ``best_run_id`` and ``best_test_acc`` to the
-    ``parent`` run; return the rows."""
+def summarize(parent: MlflowRun, sweep_dir: Path, axes: list[str]) -> Summary:
+    """Log ``summary.csv``, ``configs.csv``, the comparison plots and the choice (the tag
+    ``best_run_id``, the metrics ``best_val_acc`` and ``selected_test_acc``, the params
+    ``best.<key>``) to the ``parent`` run; return the ``Summary``."""
     runs = sweep_jobs(parent.client, parent.run_id)
     rows = summary_rows(runs, parent.run_id, axes)
+    jobs = selection_jobs(rows, runs)
+    trained = any(run.data.params.get("task") == Task.TRAIN for _, run in runs)
+    summary = Summary(rows, candidates(jobs), ranked(jobs), trained)
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    columns = list(dict.fromkeys(k for row in rows for k in row)) or ["job"]
-    with open(sweep_dir / "summary.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(sweep_dir / "summary.csv", rows)
     parent.log_artifact(sweep_dir / "summary.csv", None)
-    if axes and any(run.data.params.get("task") == Task.TRAIN for _, run in runs):  # not lessons
-        _log_comparisons(parent, rows, [run.data.params for _, run in runs], sweep_dir, axes)
-    best = best_row(rows)
-    if best is not None:
-        parent.set_tags({BEST_RUN_TAG: best["run_id"]})
-        parent.log_series("best_test_acc", np.array([0]), np.array([best[SCORE]]))
+    if trained:  # not a sweep of lessons
+        write_csv(sweep_dir / "configs.csv", config_rows(summary))
+        parent.log_artifact(sweep_dir / "configs.csv", None)
+    if axes and trained:
+        params = [run.data.params for _, run in runs]
+        log_comparisons(parent, rows, summary.configs, params, sweep_dir, axes)
+    selected = summary.selected
+    if selected is not None:
+        best = summary.ranking[0]
+        parent.set_tags({BEST_RUN_TAG: selected["run_id"]})
+        parent.log_params({f"{BEST_PREFIX}{key}": value for key, value in best.config})
+        test_acc = selected.get(f"metrics.{REPORTED}", np.nan)
+        for key, value in {"best_val_acc": best.val_mean, "selected_test_acc": test_acc}.items():
+            parent.log_series(key, np.array([0]), np.array([value]))
+    return summary
+
+
+def config_rows(summary: Summary) -> list[dict[str, Any]]:
+    """``configs.csv``: one row per config, the ranked ones first (``rank`` 1 is chosen),
+    then those that cannot be chosen (a replicate without a validation accuracy)."""
+    order = summary.ranking + [c for c in summary.configs if c not in summary.ranking]
+    rows = []
+    for config in order:
+        rank = summary.ranking.index(config) + 1 if config in summary.ranking else ""
+        missing = sum(job.val_acc is None for job in config.jobs)
+        rows.append({
+            "rank": rank, **dict(config.config), "n_seeds": len(config.jobs),
+            f"{SELECT_BY}_mean": config.val_mean, f"{SELECT_BY}_std": config.val_std,
+            f"{REPORTED}_mean": config.test_mean,
+            "jobs": " ".join(str(job.number) for job in config.jobs),
+            "without_val_acc": missing,
+        })  # fmt: skip
     return rows
 
 
-def _log_comparisons(
-    parent: MlflowRun, rows: list[dict], params: list[dict], sweep_dir: Path, axes: list[str]
-) -> None:
-    """The loss curves as small multiples, a line per learning rate (else per value of the
-    first axis), a panel per combination of the other axes; the test accuracy as heat-maps
-    over that axis and the next (a panel per value of the rest), or, with one axis only,
-    against it. ``params[i]`` are those of ``rows[i]``."""
-    from pipeline.figures import sweep_accuracy, sweep_losses  # matplotlib: only here
-
-    line_key = "train.lr" if "train.lr" in axes else axes[0]
-    others = [key for key in axes if key != line_key]
-    curves = [
-        _losses(parent.client, r["run_id"], None if r["reused"] else sweep_dir / str(r["job"]))
-        for r in rows
-    ]
-    parent.log_figure(sweep_losses.loss_panels(params, curves, line_key, others), "loss_curves")
-    scores = [r.get(SCORE) for r in rows]
-    notes = ["diverged" if r["diverged_at"] else r["status"].lower() for r in rows]
-    if others:
-        heatmaps = sweep_accuracy.accuracy_heatmaps(
-            params, scores, notes, line_key, others[0], others[1:]
-        )
-        parent.log_figure(heatmaps, "test_acc_heatmap")
-    else:
-        against = sweep_accuracy.accuracy_against(params, scores, notes, line_key)
-        parent.log_figure(against, f"test_acc_vs_{sweep_losses.short_name(line_key)}")
-
-
-def _losses(client: Any, run_id: str, job_dir: Path | None) -> np.ndarray:
-    """The run's loss curve, from its ``history.npz``: the file the job wrote in ``job_dir``
-    (its Hydra dir in this sweep) when it is there, else the run's artifact (empty if the
-    run has none)."""
-    if job_dir is not None and (job_dir / "history.npz").is_file():
-        with np.load(job_dir / "history.npz", allow_pickle=False) as history:
-            return history["losses"]
-    with tempfile.TemporaryDirectory() as tmp:
-        path = download(client, run_id, "history.npz", tmp)
-        if path is None:  # a killed run has no history file
-            return np.array([])
-        with np.load(path, allow_pickle=False) as history:
-            return history["losses"]
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    columns = list(dict.fromkeys(k for row in rows for k in row)) or ["job"]
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def register_best(
-    client: Any, rows: list[dict[str, Any]], name: str | None, alias: str
+    client: Any, summary: Summary, name: str | None, alias: str
 ) -> Registration | None:
-    """``register`` the model of the best finished run of the summary ``rows`` (``alias`` if
-    it beats the holder's, else challenger), or None if nothing was registered (``name``
-    None, no finished run, or the best has no model)."""
-    best = best_row(rows)
-    if name is None or best is None:
+    """``register`` the model of the chosen job (``alias`` if it beats the holder's, else
+    challenger), or None if nothing was registered (``name`` None, nothing chosen, or the
+    chosen job has no model)."""
+    selected = summary.selected
+    if name is None or selected is None:
         return None
-    return register(client, best["run_id"], name, alias)
+    return register(client, selected["run_id"], name, alias)

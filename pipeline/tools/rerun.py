@@ -16,7 +16,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from pipeline.config import ConfigError, project_config
+from pipeline.config import ConfigError, as_logged, project_config
 from pipeline.errors import ExitCode, fail
 from pipeline.stages.data.mnist import MnistUnavailableError
 from pipeline.tracking import provenance
@@ -25,7 +25,7 @@ from pipeline.tracking.recorder import CONFIG_DIR, CONFIG_FILE, JobInfo, flatten
 from pipeline.tracking.store import TrackingError, resolve_uri
 
 PROVENANCE_TAGS = ("git_commit", "data_sha256", "numpy_version", "code_version")
-TRAINING_ORDER = ("train_loss", "train_acc", "test_acc")  # compared first: they come first
+TRAINING_ORDER = ("train_loss", "train_acc", "val_acc", "val_loss", "test_acc")  # first: first made
 CONFIG_ARTIFACT = f"{CONFIG_DIR}/{CONFIG_FILE}"
 
 
@@ -35,12 +35,12 @@ def _training_order(key: str) -> tuple[int, str]:
 
 def logged_config(client: Any, run_id: str, uri: str) -> Any:
     """The run's resolved config, typed by the schema, logging to the same store; a key the
-    run predates takes today's value."""
+    run predates takes the value that computes as it did (``config.as_logged``)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = download(client, run_id, CONFIG_ARTIFACT, tmp)
         if path is None:
             raise TrackingError(f"run {run_id} has no {CONFIG_ARTIFACT}: it cannot be rerun")
-        cfg = OmegaConf.merge(project_config(), OmegaConf.load(path))
+        cfg = as_logged(OmegaConf.load(path))
     cfg.tracking.uri, cfg.force = uri, True
     return cfg
 

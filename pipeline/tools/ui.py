@@ -2,8 +2,9 @@
 
 Binds 127.0.0.1 unless ``--host`` says otherwise and does not start MLflow's job runners,
 which this project never uses. Prints the link to the runs table as the saved view "Jobs by
-test accuracy" (``pipeline.tracking.runs_view``: every run a row, best test accuracy first,
-with lr, batch size and hidden size as columns) and the link to the newest sweep's parent run.
+validation accuracy" (``pipeline.tracking.runs_view``: every run a row, best validation
+accuracy first, with the test accuracy, lr, batch size and hidden size as columns) and the
+link to the newest sweep's parent run.
 Every link asks for MLflow 3's classic layout (``workflowType=machine_learning``): without it
 the UI opens in its GenAI view.
 """
@@ -30,7 +31,10 @@ from pipeline.tracking.store import (
 
 PORT = 5000  # MLflow's own default
 CLASSIC = "workflowType=machine_learning"  # MLflow 3's runs table and run pages, not GenAI's
-SHOWN = "every run a row, best test accuracy first, lr, batch size and hidden size as columns"
+SHOWN = (
+    "every run a row, best validation accuracy first; test accuracy, lr, batch size and hidden "
+    "size as columns"
+)
 
 
 def runs_url(host: str, port: int, experiment_id: str | None, view: str | None = None) -> str:
@@ -43,7 +47,7 @@ def runs_url(host: str, port: int, experiment_id: str | None, view: str | None =
 
 
 def sorted_runs_url(host: str, port: int, experiment_id: str) -> str:
-    """The runs table sorted by test accuracy, best first: what a link can say without a
+    """The runs table sorted by validation accuracy, best first: what a link can say without a
     saved view (the columns stay the browser's own)."""
     order = quote(SORT_KEY)
     return f"{runs_url(host, port, experiment_id)}&orderByKey={order}&orderByAsc=false"
@@ -56,14 +60,14 @@ def run_url(host: str, port: int, experiment_id: str, run_id: str) -> str:
 
 def runs_link(host: str, port: int, uri: str, experiment: str | None) -> tuple[str, str]:
     """The link to the runs table and a line saying what it shows: the saved view (written
-    into the store first), the table sorted by test accuracy when the store refuses the view,
+    into the store first), the table sorted by validation accuracy when the store refuses it,
     the UI's front page when there is no experiment yet."""
     if experiment is None:
         return runs_url(host, port, None), "no runs yet: run `make train` or `make sweep`"
     try:
         view = save_view(uri, experiment)
     except TrackingError as exc:
-        return sorted_runs_url(host, port, experiment), f"sorted by test accuracy ({exc})"
+        return sorted_runs_url(host, port, experiment), f"sorted by validation accuracy ({exc})"
     return runs_url(host, port, experiment, view), f'the view "{VIEW_NAME}": {SHOWN}'
 
 

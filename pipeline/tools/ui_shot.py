@@ -1,7 +1,7 @@
 """``python -m pipeline.tools.ui_shot [--out docs/images/mlflow-ui.png]``: a picture of the UI.
 
 Starts ``mlflow ui`` on the project's store at a free port of 127.0.0.1, opens the link
-``make ui`` prints (``--page runs``: the runs table as the view "Jobs by test accuracy";
+``make ui`` prints (``--page runs``: the runs table as the view "Jobs by validation accuracy";
 ``--page sweep``: the newest sweep's parent run) in headless Chromium, waits until the page
 has rendered, saves a PNG and stops the server and the browser (each its whole process group).
 The browser is driven over its DevTools pipe, so that MLflow's assistant panel, which opens

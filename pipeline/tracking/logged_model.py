@@ -15,12 +15,12 @@ from typing import Any
 
 from pipeline.model.card import COPIED_TAGS
 from pipeline.model.save import MODEL_DIR
+from pipeline.tracking.datasets import CONTEXTS, datasets
 from pipeline.tracking.mlflow_run import MlflowRun
 from pipeline.tracking.provenance import is_semantic
 
 MODEL_TYPE = "TwoLayerNet"  # the Models tab's Type column
 MODEL_PARAMS = ("data.", "model.", "train.", "seed")  # the run params its logged model gets
-CONTEXTS = {"train": "training", "test": "test"}  # final_<split>_... -> its dataset's context
 
 
 @contextmanager
@@ -50,23 +50,12 @@ def new_logged_model(
     client.finalize_logged_model(model.model_id, "READY")
 
 
-def datasets(run: Any) -> dict[str, tuple[str, str]]:
-    """The run's datasets (its inputs) by context, e.g. ``test``: (name, digest)."""
-    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
-
-    found = {}
-    for item in run.inputs.dataset_inputs if run.inputs else []:
-        context = {tag.key: tag.value for tag in item.tags}.get(MLFLOW_DATASET_CONTEXT)
-        found[context] = (item.dataset.name, item.dataset.digest)
-    return found
-
-
 def link_metrics(
     client: Any, run: MlflowRun, model_id: str, keys: list[str], data: dict[str, tuple]
 ) -> None:
     """Log the run's step-0 points of ``keys`` again with ``model_id`` and their dataset
-    (``final_test_acc``: the test set's): the model's metrics. Same key, value, step and time:
-    the run keeps one point each."""
+    (``final_val_acc``: the validation set's, by ``CONTEXTS``): the model's metrics. Same
+    key, value, step and time: the run keeps one point each."""
     from mlflow.entities import Metric
 
     run.flush()  # the final metrics may still be buffered

@@ -1,7 +1,7 @@
 """What a job tells the tracking store, one message class per kind of call.
 
-A job never calls MLflow itself: it builds a message (here, or a figure's in
-``figure_messages``) and gives it to a channel
+A job never calls MLflow itself: it builds a message (here, a figure's in
+``figure_messages``, a dataset's in ``datasets``) and gives it to a channel
 (``pipeline.tracking.writer``), which applies it to a ``Session`` in this process or sends
 it, as a JSON line, to the writer process that applies it there. ``message.apply(session)``
 is the one place each call is carried out. Every field is JSON (lists, not arrays); MLflow
@@ -20,6 +20,7 @@ from typing import Any, get_args
 
 import numpy as np
 
+from pipeline.tracking.datasets import LogDataset
 from pipeline.tracking.figure_messages import LogDescentFigure
 from pipeline.tracking.mlflow_run import MlflowRun
 from pipeline.tracking.session import Session
@@ -136,46 +137,6 @@ class LogArtifact:
 
     def apply(self, session: Session) -> None:
         session.run.log_artifact(self.path, self.artifact_path)
-
-
-@dataclass
-class LogDataset:
-    """A dataset the run used, as one of its inputs (``MlflowClient.log_inputs``): its name,
-    digest, ``context`` (training, test), source and the shapes and dtypes of its arrays."""
-
-    name: str
-    digest: str
-    context: str
-    source_type: str
-    source: dict[str, Any]
-    features_shape: list[int]
-    features_dtype: str
-    targets_shape: list[int]
-    targets_dtype: str
-
-    def apply(self, session: Session) -> None:
-        from mlflow.entities import Dataset, DatasetInput, InputTag
-        from mlflow.types import Schema, TensorSpec
-        from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
-
-        def spec(shape: list[int], dtype: str) -> str:
-            return Schema([TensorSpec(np.dtype(dtype), (-1, *shape[1:]))]).to_json()
-
-        schema = {
-            "features": spec(self.features_shape, self.features_dtype),
-            "targets": spec(self.targets_shape, self.targets_dtype),
-        }
-        profile = {"features_shape": self.features_shape, "targets_shape": self.targets_shape}
-        dataset = Dataset(
-            self.name, self.digest, self.source_type, json.dumps(self.source),
-            json.dumps({"mlflow_tensorspec": schema}), json.dumps(profile),
-        )  # fmt: skip
-        inputs = [DatasetInput(dataset, [InputTag(MLFLOW_DATASET_CONTEXT, self.context)])]
-        try:
-            session.client.log_inputs(session.run.run_id, inputs)
-        except Exception:  # noqa: BLE001 - parallel jobs adding the same dataset race on the
-            # store's unique (experiment, name, digest); the loser finds it there when it retries
-            session.client.log_inputs(session.run.run_id, inputs)
 
 
 @dataclass

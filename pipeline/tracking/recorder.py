@@ -19,13 +19,12 @@ from typing import Any
 import numpy as np
 
 from pipeline.stages.data import Dataset
-from pipeline.stages.data.mnist import resolve_data_dir
 from pipeline.tracking import provenance
+from pipeline.tracking.datasets import dataset_messages
 from pipeline.tracking.messages import (
     EndRun,
     FindRuns,
     LogArtifact,
-    LogDataset,
     LogModel,
     LogSeries,
     OpenStore,
@@ -42,7 +41,6 @@ from pipeline.tracking.writer import InProcess, WriterProcess
 
 ENTRY = "python -m pipeline"  # the command of every run, before its overrides
 CONFIG_DIR, CONFIG_FILE = "config", "config_resolved.yaml"  # the resolved config: what reruns run
-DIGEST_CHARS = 36  # of the data sha256 in a dataset's digest: MLflow's column holds 36
 WRITER, IN_PROCESS = WriterProcess(), InProcess()  # one of each per process, reused by its jobs
 atexit.register(WRITER.close)
 
@@ -194,24 +192,9 @@ class Recorder:
         self.channel.send(message)
 
     def log_datasets(self, data: Dataset) -> None:
-        """The training and test sets as the run's inputs (the runs table's Datasets column):
-        ``<data.name>-train`` and ``-test``, with the contexts ``training`` and ``test`` and
-        the data sha256 as digest (its first ``DIGEST_CHARS`` hex digits)."""
-        name, seed = self.cfg.data.name, str(self.cfg.seed)
-        if name == "mnist":
-            source = ("local", {"uri": str(resolve_data_dir(self.cfg.data.data_dir))})
-        else:
-            source = ("code", {"tags": {"generator": f"pipeline.stages.data.{name}", "seed": seed}})
-        for split, context, x, t in (
-            ("train", "training", data.x_train, data.t_train),
-            ("test", "test", data.x_test, data.t_test),
-        ):
-            self.channel.send(
-                LogDataset(
-                    f"{name}-{split}", data.sha256[:DIGEST_CHARS], context, *source,
-                    list(x.shape), str(x.dtype), list(t.shape), str(t.dtype),
-                )
-            )  # fmt: skip
+        """Each split of ``data`` as one of the run's inputs (``datasets``)."""
+        for message in dataset_messages(self.cfg, data):
+            self.channel.send(message)
 
     def save_arrays(self, name: str, **arrays: np.ndarray) -> Path:
         """``<name>.npz`` of plain arrays (no pickle) in the job's dir, logged to the run."""

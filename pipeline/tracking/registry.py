@@ -2,8 +2,9 @@
 
 ``register`` makes a run's logged model (``logged_model``) a version of a registered model,
 described and tagged (``pipeline.model.card``), and moves the alias (champion) to it only if
-it beats the version holding it on the same data (``judge``); else the version gets
-``CHALLENGER``. ``check_alias`` refuses, before a sweep starts, an alias refused at its end.
+it beats the version holding it by validation accuracy on the same validation rows
+(``judge``); else the version gets ``CHALLENGER``. ``check_alias`` refuses, before a sweep
+starts, an alias refused at its end.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.model.card import DATA_TAG, SCORE, describe, version_tags
+from pipeline.model.card import DATA_TAG, describe, version_tags
 from pipeline.model.save import MODEL_DIR
+from pipeline.stages.selection import SELECT_BY
+from pipeline.tracking.datasets import CONTEXTS, datasets
 from pipeline.tracking.logged_model import run_model
 from pipeline.tracking.lookup import newest_sweep_run
 from pipeline.tracking.store import ENV_URI, TrackingError, check_store, experiment_id
@@ -55,8 +58,9 @@ def has_model(client: Any, run_id: str) -> bool:
 @dataclass(frozen=True)
 class Registration:
     """Version ``version`` of ``name``, the model of run ``run_id``: whether it took ``alias``
-    (``took``) from version ``held`` (None: no version had it), by ``SCORE`` (``score`` vs
-    ``held_score``, compared on the same data only); ``new`` False: registered earlier."""
+    (``took``) from version ``held`` (None: no version had it), by ``SELECT_BY`` (``score`` vs
+    ``held_score``), compared only when both were judged on the same validation rows
+    (``same_data``); ``new`` False: registered earlier."""
 
     name: str
     version: str
@@ -66,6 +70,7 @@ class Registration:
     score: float | None = None
     held: str | None = None
     held_score: float | None = None
+    same_data: bool = True
     new: bool = True
 
     def line(self) -> str:
@@ -74,21 +79,25 @@ class Registration:
         if not self.new:
             held = f" @{self.alias}" if self.took else ""
             return f"registered: nothing new: {where}{held} was registered earlier"
-        acc, holder = shown(self.score), f"{self.alias} v{self.held}"
+        acc, holder, key = shown(self.score), f"{self.alias} v{self.held}", SCORE_SHOWN
         if self.held is None:
-            why = f"test_acc {acc}; no {self.alias} before"
-        elif self.held_score is None:
-            why = f"test_acc {acc}; {holder} has no test_acc on the same data"
+            why = f"{key} {acc}; no {self.alias} before"
+        elif not self.same_data:
+            why = f"{key} {acc}; {holder} was judged on other validation data: not comparable"
         else:
-            why = f"test_acc {acc} {'>' if self.took else '<='} {holder}'s {shown(self.held_score)}"
+            sign = ">" if self.took else "<="
+            why = f"{key} {acc} {sign} {holder}'s {shown(self.held_score)}"
         if self.took:
             return f"registered: {where} as {self.alias} ({why})"
         stays = f"{self.alias} stays at version {self.held}"
         return f"registered: {where} as {CHALLENGER} ({why}); {stays}"
 
 
+SCORE_SHOWN = SELECT_BY.removeprefix("final_")  # val_acc, as the lines name it
+
+
 def shown(score: float | None) -> str:
-    """A test accuracy as the lines show it."""
+    """An accuracy as the lines show it."""
     return "unknown" if score is None else f"{score:.4f}"
 
 
@@ -108,7 +117,7 @@ def register(client: Any, run_id: str, name: str, alias: str) -> Registration | 
         held = client.get_model_version(name, earlier[0].version).aliases  # search has none
         return Registration(name, str(earlier[0].version), run_id, alias, alias in held, new=False)
     run = client.get_run(run_id)
-    verdict = judge(client, name, alias, run.data.metrics.get(SCORE), run.data.tags.get(DATA_TAG))
+    verdict = judge(client, name, alias, run.data.metrics.get(SELECT_BY), validation_digest(run))
     version = new_version(client, name, run, model)
     client.set_registered_model_alias(name, alias if verdict["took"] else CHALLENGER, version)
     return Registration(name, version, run_id, alias, **verdict)
@@ -121,7 +130,7 @@ def new_version(client: Any, name: str, run: Any, model: Any) -> str:
     version = client.create_model_version(
         name, model.model_uri, run_id=run_id, model_id=model.model_id,
         tags=version_tags(run_id, model.model_id, data.metrics, data.tags),
-        description=describe(run_id, model.model_id, data.params, data.metrics.get(SCORE),
+        description=describe(run_id, model.model_id, data.params, data.metrics,
                              data.tags.get(DATA_TAG)),
     ).version  # fmt: skip
     versions = json.loads(model.tags.get(VERSIONS_TAG, "[]"))
@@ -130,24 +139,34 @@ def new_version(client: Any, name: str, run: Any, model: Any) -> str:
     return str(version)
 
 
+def validation_digest(run: Any) -> str | None:
+    """The digest of the rows ``run`` (an MLflow ``Run``) was judged on: its validation
+    dataset's (None: it had no validation split)."""
+    found = datasets(run).get(CONTEXTS["val"])
+    return found[1] if found else None
+
+
 def judge(
     client: Any, name: str, alias: str, score: float | None, data: str | None
 ) -> dict[str, Any]:
-    """Whether a model of ``score`` on data ``data`` takes ``alias``: yes if no version has
-    it, or if the holder's run has no ``SCORE`` on the same data; else only if ``score``
-    beats it. ``took``, ``held`` (the holder's version) and ``held_score`` (None: none to
-    compare)."""
+    """Whether a model of ``SELECT_BY`` ``score``, judged on the validation rows of digest
+    ``data``, takes ``alias``: yes if no version has it; else only if the holder was judged
+    on the same rows and ``score`` beats its score. ``took``, ``held`` (the holder's
+    version), ``held_score`` and ``same_data``."""
     from mlflow.exceptions import MlflowException
 
     try:
         holder = client.get_model_version_by_alias(name, alias)
     except MlflowException:  # no version has the alias yet
         return {"took": True, "score": score}
-    held = client.get_run(holder.run_id).data if holder.run_id else None
-    same = held is not None and data is not None and held.tags.get(DATA_TAG) == data
-    held_score = held.metrics.get(SCORE) if same else None
-    took = held_score is None or (score is not None and score > held_score)
-    return {"took": took, "score": score, "held": str(holder.version), "held_score": held_score}
+    held = client.get_run(holder.run_id) if holder.run_id else None
+    same = held is not None and data is not None and validation_digest(held) == data
+    held_score = held.data.metrics.get(SELECT_BY) if same else None
+    took = same and (held_score is None or (score is not None and score > held_score))
+    return {
+        "took": took, "score": score, "held": str(holder.version), "held_score": held_score,
+        "same_data": same,
+    }  # fmt: skip
 
 
 def create_registered_model(client: Any, name: str) -> None:

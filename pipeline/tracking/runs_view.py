@@ -18,24 +18,25 @@ import time
 from typing import Any
 
 from pipeline.errors import one_line
-from pipeline.model.card import SCORE
+from pipeline.stages.selection import REPORTED, SELECT_BY
 from pipeline.tracking.lookup import newest_sweep_run
 from pipeline.tracking.store import TrackingError, without_password
 
 VIEW_TAG_PREFIX = "mlflow.sharedViewState."  # the UI's saved views: experiment tags
 VIEW_ID = "scratchnn-jobs"  # the view's tag is VIEW_TAG_PREFIX + VIEW_ID
-VIEW_NAME = "Jobs by test accuracy"  # its name under the runs page's "Views"
+VIEW_NAME = "Jobs by validation accuracy"  # its name under the runs page's "Views"
 
 
 def column(kind: str, key: str) -> str:
-    """The UI's name of a column and sort key: ``metrics.`final_test_acc```."""
+    """The UI's name of a column and sort key: ``metrics.`final_val_acc```."""
     return f"{kind}.`{key}`"
 
 
-SORT_KEY = column("metrics", SCORE)  # best first
+SORT_KEY = column("metrics", SELECT_BY)  # best first
 # The columns shown, in this order, and their widths in pixels (each header fits).
 COLUMNS = {
     SORT_KEY: 120,
+    column("metrics", REPORTED): 120,  # reported beside it, never sorted by
     column("params", "train.lr"): 80,
     column("params", "train.batch_size"): 130,
     column("params", "model.hidden_size"): 150,
@@ -44,8 +45,9 @@ COLUMNS = {
 
 
 def view_state() -> dict[str, Any]:
-    """The view: every run, best test accuracy first (children as rows of their own), with
-    the test accuracy, learning rate, batch size, hidden size and description as columns."""
+    """The view: every run, best validation accuracy first (children as rows of their own),
+    with the validation and test accuracies, learning rate, batch size, hidden size and
+    description as columns."""
     return {
         "orderByKey": SORT_KEY,
         "orderByAsc": False,

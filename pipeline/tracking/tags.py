@@ -18,5 +18,5 @@ FINGERPRINT_TAG = "scratchnn.fingerprint"  # sha256 of the semantic config and t
 ROLE_TAG = "scratchnn.role"  # "job" or "sweep"
 JOB_TAG = "scratchnn.job"  # on a sweep's job run: its number in the sweep
 JOBS_DIR = "jobs"  # not a tag: a sweep parent's artifacts jobs/<number>.json name its jobs' runs
-BEST_RUN_TAG = "best_run_id"  # on a sweep's parent: the run with the best test accuracy
+BEST_RUN_TAG = "best_run_id"  # on a sweep's parent: the chosen run (stages.selection)
 SPOOL_TAG = "scratchnn.spool"  # on a run sent through a spool (tracking server): the spool's name

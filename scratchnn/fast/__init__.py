@@ -7,4 +7,6 @@ numerical         ``numerical_loss_and_gradient`` reproduces ``TwoLayerNet.numer
                   (central differences of every parameter), evaluating only what a
                   perturbation can change
 numerical_kernels the pieces of ``numerical``
+accuracy          ``BlockedAccuracy.accuracy`` reproduces ``TwoLayerNet.accuracy`` exactly, a
+                  block of rows at a time on buffers made once
 """

@@ -4,10 +4,12 @@ The limit is what the sweep's matrix products alone take: for each job of the de
 (``sweep=default``, composed as `make sweep` composes it), the five products of each SGD
 step at the job's batch and hidden size (forward ``x @ W1``, ``z1 @ W2``; backward
 ``dscores @ W2.T``, ``z1.T @ dscores``, ``x.T @ dz1``) times its iterations, and the two of
-each per-epoch accuracy pass over the training and test sets; float32, one BLAS thread, one
+each per-epoch evaluation pass over the training, validation and test rows; float32, one
+BLAS thread, one
 process per core timing at once (as the sweep's jobs run), summed over the jobs and divided
 by the cores. Separately, the whole step (gather, elementwise work, update: ``FusedStep``)
-and the whole accuracy pass, whose difference from the products is the elementwise work.
+and the whole evaluation pass (the train stage's ``measure``), whose difference from the
+products is the elementwise work.
 Then `make sweep FORCE=1` runs on a fresh store (its schema made before timing) and the
 script prints ``sweep wall / compute limit``.
 
@@ -30,7 +32,8 @@ import numpy as np
 from timing import template_store, timed_pipeline
 
 SAMPLE_STEPS = 200  # steps timed per shape (the median of blocks of 20)
-SAMPLE_PASSES = 3  # accuracy passes timed per shape (the median)
+SAMPLE_PASSES = 3  # evaluation passes timed per shape (the median)
+SHAPE = ("batch", "hidden", "n_train", "n_val", "n_test", "d", "c")  # time_shape's arguments
 
 
 def sweep_jobs(overrides: list[str]) -> list[dict[str, int]]:
@@ -49,14 +52,14 @@ def sweep_jobs(overrides: list[str]) -> list[dict[str, int]]:
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         for job in job_overrides(base_config(args), args, multirun=True):
             cfg = compose_job(job)
-            n_train, n_test, features, classes = shape(cfg.data)
+            sizes = shape(cfg.data)
             batch, iters = cfg.train.batch_size, cfg.train.iters
-            per_epoch = max(n_train / batch, 1.0)
+            per_epoch = max(sizes.train / batch, 1.0)
             evals = sum(is_epoch_start(i, per_epoch) for i in range(iters))
             jobs.append(
                 {"batch": batch, "hidden": cfg.model.hidden_size, "iters": iters,
-                 "evals": evals, "n_train": n_train, "n_test": n_test, "d": features,
-                 "c": classes}
+                 "evals": evals, "n_train": sizes.train, "n_val": sizes.val,
+                 "n_test": sizes.test, "d": sizes.features, "c": sizes.classes}
             )  # fmt: skip
     return jobs
 
@@ -72,17 +75,24 @@ def _median_seconds(run, reps: int, per: int = 1) -> float:
     return statistics.median(times)
 
 
-def time_shape(batch: int, hidden: int, n_train: int, n_test: int, d: int, c: int) -> dict:
-    """Seconds of one step and one accuracy pass at these shapes: products alone, and whole."""
+def time_shape(
+    batch: int, hidden: int, n_train: int, n_val: int, n_test: int, d: int, c: int
+) -> dict:
+    """Seconds of one step and one evaluation pass at these shapes: products alone, and
+    whole (the train stage's ``measure``)."""
+    from pipeline.stages.data import Dataset
+    from pipeline.stages.train import measure
     from scratchnn import TwoLayerNet
+    from scratchnn.fast.accuracy import BlockedAccuracy
     from scratchnn.fast.step import FusedStep
     from scratchnn.optimizers import SGD
 
     rng = np.random.default_rng(0)
     f32 = np.float32
-    x_all = rng.random((n_train, d), dtype=f32)
-    x_test = rng.random((n_test, d), dtype=f32)
-    labels, test_labels = rng.integers(0, c, n_train), rng.integers(0, c, n_test)
+    x_all, x_val, x_test = (rng.random((n, d), dtype=f32) for n in (n_train, n_val, n_test))
+    labels, val_labels, test_labels = (rng.integers(0, c, n) for n in (n_train, n_val, n_test))
+    data = Dataset(x_all, labels, x_val, val_labels, x_test, test_labels, c, "", {})
+    split_labels = {split: t for split, _, t in data.splits()}
     net = TwoLayerNet(d, hidden, c, 0.01, rng=rng, dtype=f32)
     w1, w2 = net.params["W1"], net.params["W2"]
     x, a1, scores = x_all[:batch].copy(), np.empty((batch, hidden), f32), np.empty((batch, c), f32)
@@ -103,11 +113,13 @@ def time_shape(batch: int, hidden: int, n_train: int, n_test: int, d: int, c: in
         fused.step(*fused.gather(x_all, labels, next(steps)))
 
     def pass_products() -> None:
-        for rows in (x_all, x_test):
+        for _, rows, _ in data.splits():
             (rows @ w1) @ w2
 
+    blocked = BlockedAccuracy(net)
+
     def whole_pass() -> None:
-        net.accuracy(x_all, labels), net.accuracy(x_test, test_labels)
+        measure(blocked, data, split_labels)
 
     blocks, per = SAMPLE_STEPS // 20, 20
     return {
@@ -128,8 +140,7 @@ def _time_shapes(shapes: list[tuple]) -> list[dict]:
 def compute_limit(jobs: list[dict], cores: int) -> dict[str, float]:
     """Seconds the sweep's jobs need on ``cores`` cores: products alone, and whole steps and
     passes; each shape timed in ``cores`` processes at once, their times averaged."""
-    shapes = sorted({tuple(j[k] for k in ("batch", "hidden", "n_train", "n_test", "d", "c"))
-                     for j in jobs})  # fmt: skip
+    shapes = sorted({tuple(j[k] for k in SHAPE) for j in jobs})
     with multiprocessing.get_context("spawn").Pool(cores) as pool:
         per_core = pool.map(_time_shapes, [shapes] * cores)
     timed = {
@@ -138,7 +149,7 @@ def compute_limit(jobs: list[dict], cores: int) -> dict[str, float]:
     }
     total: Counter[str] = Counter()
     for job in jobs:
-        t = timed[tuple(job[k] for k in ("batch", "hidden", "n_train", "n_test", "d", "c"))]
+        t = timed[tuple(job[k] for k in SHAPE)]
         total["products"] += job["iters"] * t["step_products"] + job["evals"] * t["pass_products"]
         total["whole"] += job["iters"] * t["step"] + job["evals"] * t["pass"]
     return {key: value / cores for key, value in total.items()}
@@ -154,7 +165,7 @@ def main() -> None:
     jobs = sweep_jobs(extra)
     limit = compute_limit(jobs, cores)
     print(f"{len(jobs)} jobs, {sum(j['iters'] for j in jobs)} SGD steps and "
-          f"{sum(j['evals'] for j in jobs)} accuracy passes on {cores} cores")  # fmt: skip
+          f"{sum(j['evals'] for j in jobs)} evaluation passes on {cores} cores")  # fmt: skip
     print(f"compute limit (matrix products): {limit['products']:.1f} s; whole steps and "
           f"passes (+ gather, elementwise, update): {limit['whole']:.1f} s")  # fmt: skip
     walls = []

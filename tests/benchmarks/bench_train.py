@@ -63,13 +63,17 @@ def run_project(
     the same sampling with replacement and the book's epoch schedule.
     """
     start = time.perf_counter()
+    x_train = np.asarray(x_train, dtype=np.float32)
     data = Dataset(
-        x_train=np.asarray(x_train, dtype=np.float32),
+        x_train=x_train,
         t_train=t_train,
+        x_val=x_train[:0],  # the book's run: no validation split
+        t_val=t_train[:0],
         x_test=np.asarray(x_test, dtype=np.float32),
         t_test=t_test,
         n_classes=int(t_train.max()) + 1,
         sha256="",
+        digests={},
     )
     model_cfg = SimpleNamespace(hidden_size=hidden, weight_init_std=0.01, activation="sigmoid")
     train_cfg = SimpleNamespace(

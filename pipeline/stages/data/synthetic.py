@@ -9,9 +9,9 @@ iterations.
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
+
+from pipeline.stages.data.split import content_digest
 
 GLYPH_DENSITY = 0.35  # fraction of lit pixels in a class glyph
 NOISE_STD = 0.25
@@ -20,20 +20,20 @@ DARK = 0.2  # values below this become exactly 0 (sparse background)
 
 
 def make_synthetic(
-    seed: int, *, n_train: int, n_test: int, n_features: int, n_classes: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    seed: int, *, n_train: int, n_test: int, n_features: int, n_classes: int, n_val: int = 0
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Generate a deterministic classification set of uint8 "pixels".
 
     Only ``numpy.random.default_rng(seed)`` is used (no global random state). The glyphs,
-    the training set and the test set come from independent child generators, so the
-    training set does not change when ``n_test`` does and vice versa.
+    the training, test and validation sets come from independent child generators, so no
+    set changes when the size of another does.
 
     Parameters
     ----------
     seed : int
         Seed of the generator; the same arguments always give bitwise identical arrays.
-    n_train, n_test : int
-        Number of training / test samples (classes are balanced, in shuffled order).
+    n_train, n_test, n_val : int
+        Number of training / test / validation samples (classes balanced, shuffled).
     n_features : int
         Pixels per sample, D.
     n_classes : int
@@ -41,16 +41,17 @@ def make_synthetic(
 
     Returns
     -------
-    x_train : ndarray, shape (n_train, D), uint8
-    t_train : ndarray, shape (n_train,), int64 labels in ``0..C-1``
-    x_test : ndarray, shape (n_test, D), uint8
-    t_test : ndarray, shape (n_test,), int64
+    dict
+        ``"train"``, ``"val"`` and ``"test"`` -> (pixels (n, D) uint8, labels (n,) int64 in
+        ``0..C-1``).
     """
-    glyph_rng, train_rng, test_rng = np.random.default_rng(seed).spawn(3)
+    glyph_rng, train_rng, test_rng, val_rng = np.random.default_rng(seed).spawn(4)
     glyphs = _glyphs(glyph_rng, n_classes, n_features)
-    x_train, t_train = _samples(train_rng, glyphs, n_train)
-    x_test, t_test = _samples(test_rng, glyphs, n_test)
-    return x_train, t_train, x_test, t_test
+    return {
+        "train": _samples(train_rng, glyphs, n_train),
+        "val": _samples(val_rng, glyphs, n_val),
+        "test": _samples(test_rng, glyphs, n_test),
+    }
 
 
 def _glyphs(rng: np.random.Generator, n_classes: int, n_features: int) -> np.ndarray:
@@ -77,10 +78,8 @@ def working_bytes(n: int, n_features: int) -> int:
     return 3 * n * n_features * 8
 
 
-def synthetic_digest(arrays: tuple[np.ndarray, ...]) -> str:
-    """Hex sha256 identifying generated arrays: dtype, shape and bytes of each, in order."""
-    digest = hashlib.sha256(b"synthetic")
-    for array in arrays:
-        digest.update(f"|{array.dtype.str}{array.shape}|".encode())
-        digest.update(np.ascontiguousarray(array).data)
-    return digest.hexdigest()
+def synthetic_digest(splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> str:
+    """Hex sha256 identifying a generated set (``make_synthetic``'s ``splits``): the training
+    and test arrays, then the validation arrays when there are any."""
+    arrays = [*splits["train"], *splits["test"], *(splits["val"] if len(splits["val"][0]) else ())]
+    return content_digest(*arrays, prefix=b"synthetic")

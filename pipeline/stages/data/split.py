@@ -1,0 +1,45 @@
+"""The validation split: training rows held out to judge hyperparameters on, never the test set.
+
+The book's chapter 6.5 tunes hyperparameters on validation data split off the training data
+(its ``hyperparameter_optimization.py`` holds out 20 %), because tuning on the test data fits
+the hyperparameters to the test data. ``data.val_size`` rows of the training file are held
+out, chosen at random once and for all (``SPLIT_SEED``, not the run's ``seed``): every job on
+the same data is judged on the same images. A smaller ``val_size`` holds out a subset of the
+rows a larger one does; ``val_size=0`` holds out nothing and leaves the rows as they were.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+SPLIT_SEED = 65  # fixed (the book's section 6.5): the split never depends on a run's seed
+
+
+def held_out(n_rows: int, val_size: int) -> np.ndarray:
+    """The validation rows: ``val_size`` row numbers of ``0..n_rows-1``, a fixed random
+    choice (the first ``val_size`` of one permutation, so smaller splits nest), in increasing
+    order: int64 (val_size,)."""
+    order = np.random.default_rng(SPLIT_SEED).permutation(n_rows)
+    return np.sort(order[:val_size])
+
+
+def split_rows(n_rows: int, val_size: int, n_train: int) -> tuple[np.ndarray, np.ndarray]:
+    """(training rows, validation rows) of a file of ``n_rows``: the ``held_out`` rows, and
+    the first ``n_train`` of the others in file order (with ``val_size=0``: rows
+    ``0..n_train-1``, the subsets the pipeline always took). int64 (n_train,), (val_size,)."""
+    validation = held_out(n_rows, val_size)
+    kept = np.ones(n_rows, dtype=bool)
+    kept[validation] = False
+    return np.flatnonzero(kept)[:n_train], validation
+
+
+def content_digest(*arrays: np.ndarray, prefix: bytes = b"") -> str:
+    """Hex sha256 of ``prefix`` and ``arrays``' dtypes, shapes and bytes, in order: the same
+    rows give the same digest, whichever config chose them."""
+    digest = hashlib.sha256(prefix)
+    for array in arrays:
+        digest.update(f"|{array.dtype.str}{array.shape}|".encode())
+        digest.update(np.ascontiguousarray(array).data)
+    return digest.hexdigest()
