@@ -204,6 +204,7 @@ def validate(cfg: Any) -> None:
     """Check ranges and choices of a composed config; raise ``ConfigError`` on the first bad one."""
     _choice("task", cfg.task, tuple(Task))
     _choice("progress", cfg.progress, PROGRESS)
+    _at_least("seed", cfg.seed, 0)  # numpy's seeds are non-negative: seed=0,1,2 replicates
     if not cfg.tracking.outage_wait >= 0:  # also refuses nan
         raise ConfigError(
             f"tracking.outage_wait={cfg.tracking.outage_wait!r} is not allowed; "

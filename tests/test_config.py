@@ -61,6 +61,7 @@ def test_default_sweep_covers_three_values_on_each_axis(make_cfg):
         ("model.weight_init=lecun", "model.weight_init='lecun' is not allowed; allowed: std, he"),
         ("train.grad_check_tol=0", "train.grad_check_tol=0.0 is not allowed"),
         ("train.grad_check_rows=0", "train.grad_check_rows=0 is not allowed"),
+        ("seed=-1", "seed=-1 is not allowed; allowed: an integer >= 0"),
     ],
 )
 def test_bad_values_are_one_line_errors(make_cfg, override, message):

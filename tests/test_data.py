@@ -596,7 +596,7 @@ def test_check_refuses_synthetic_sizes(fields, message):
 
 
 def test_a_dataset_larger_than_free_memory_is_refused_with_its_size(monkeypatch):
-    monkeypatch.setattr("pipeline.stages.data.available_memory", lambda: 20 * 10**9)
+    monkeypatch.setattr("pipeline.stages.data.sizes.available_memory", lambda: 20 * 10**9)
     with pytest.raises(DataError) as error:
         check(cfg("synthetic", n_train=100_000_000), "float32")
     # 1e8 + 400 rows (train, test, validation) of 64 float32 pixels, their uint8 source and

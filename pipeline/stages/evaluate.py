@@ -41,11 +41,11 @@ def split_metrics(
     loss_sum, correct = 0.0, 0
     predicted = np.empty(len(x), dtype=np.int64)
     for start in range(0, len(x), CHUNK):
-        scores = net.scores(x[start : start + CHUNK])
-        chunk_labels = labels[start : start + CHUNK]
-        predicted[start : start + len(scores)] = scores.argmax(axis=1)
-        loss_sum += float(np.sum(softmax_cross_entropy(scores, chunk_labels), dtype=np.float64))
-        correct += int(np.count_nonzero(predicted[start : start + len(scores)] == chunk_labels))
+        rows = slice(start, start + CHUNK)
+        scores = net.scores(x[rows])
+        predicted[rows] = scores.argmax(axis=1)
+        loss_sum += float(np.sum(softmax_cross_entropy(scores, labels[rows]), dtype=np.float64))
+        correct += int(np.count_nonzero(predicted[rows] == labels[rows]))
     return correct / len(x), loss_sum / len(x), predicted
 
 
