@@ -110,8 +110,13 @@ def ranked(jobs: list[Job]) -> list[Candidate]:
     return sorted(eligible, key=lambda c: -c.val_mean)
 
 
+def noise_bar(winner: Candidate, runner_up: Candidate) -> float:
+    """``NOISE_SES`` standard errors of the difference of two configs' means,
+    sqrt(se1**2 + se2**2): a smaller gap between them is noise."""
+    return NOISE_SES * math.hypot(winner.standard_error, runner_up.standard_error)
+
+
 def within_noise(winner: Candidate, runner_up: Candidate) -> bool:
-    """Whether the gap between two configs' mean validation accuracies is smaller than
-    ``NOISE_SES`` standard errors of the difference, sqrt(se1**2 + se2**2)."""
-    gap = abs(winner.val_mean - runner_up.val_mean)
-    return gap < NOISE_SES * math.hypot(winner.standard_error, runner_up.standard_error)
+    """Whether the gap between two configs' mean validation accuracies is under
+    ``noise_bar``."""
+    return abs(winner.val_mean - runner_up.val_mean) < noise_bar(winner, runner_up)

@@ -7,7 +7,14 @@ the sweep ends. The numbers come from ``pipeline.stages.selection`` through the 
 
 from __future__ import annotations
 
-from pipeline.stages.selection import NOISE_SES, REPORTED, SELECT_BY, Candidate, within_noise
+from pipeline.stages.selection import (
+    NOISE_SES,
+    REPORTED,
+    SELECT_BY,
+    Candidate,
+    noise_bar,
+    within_noise,
+)
 from pipeline.sweeps.summary import Summary
 
 
@@ -28,8 +35,7 @@ def score_text(config: Candidate) -> str:
 
 def noise_text(winner: Candidate, runner_up: Candidate) -> str:
     """Whether the runner-up could as well have won, plainly."""
-    gap = winner.val_mean - runner_up.val_mean
-    bar = NOISE_SES * (winner.standard_error**2 + runner_up.standard_error**2) ** 0.5
+    gap, bar = winner.val_mean - runner_up.val_mean, noise_bar(winner, runner_up)
     if within_noise(winner, runner_up):
         return (
             f"Within noise: the gap, {gap:.4f}, is less than {NOISE_SES:g} standard errors of "
