@@ -1,7 +1,7 @@
 """The scratchnn pipeline: Hydra-composed runs and sweeps of the numpy network, tracked in MLflow.
 
 __main__  ``python -m pipeline``: the Hydra entry, calling ``run`` (one job)
-config    the typed config schema, its validation and the task names
+config    the typed config schema and the task names; validation  its ranges and choices
 errors    one-line errors and the exit codes; loopback  this machine's address; progress
 stages/   data -> train -> evaluate, and the notebook's lessons: plain functions
 figures/  pictures: arrays in, a matplotlib Figure out

@@ -1,31 +1,23 @@
-"""The typed config schema (Hydra structured configs) and the checks types cannot make.
+"""The typed config schema (Hydra structured configs), composed and read back.
 
 The dataclasses below declare every key, its type and what it means. Values live in
 ``conf/``: a key that a file there sets is ``MISSING`` here, and the few keys no file sets
 have their value here (``tests/test_config.py`` checks that no value is written twice). A
 misspelled key or a value of the wrong type is refused by OmegaConf when the config is
-composed; ``validate`` then checks ranges and choices against the tables of the code that
-uses them, and raises ``ConfigError``: one line naming the key, the value, what is allowed.
+composed; ``pipeline.validation.validate`` then checks ranges and choices, raising
+``ConfigError``: one line naming the key, the value, what is allowed.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
-
-from pipeline.stages import data
-from pipeline.stages import numerical_diff as diff
-from pipeline.stages.steps import GRADIENTS, IMPLS, OPTIMIZERS
-from scratchnn.layers import ACTIVATIONS
-from scratchnn.networks import WEIGHT_INITS
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 PROGRESS = ("auto", "bar", "lines", "none")
@@ -53,6 +45,7 @@ class DataConfig:
     n_test: int | None = MISSING
     val_size: int = MISSING  # training rows held out for validation (stages.data.split)
     dtype: str = "auto"  # float32 | float64 | auto: float32 for analytic training, else float64
+    # (a run's params hold the dtype it computed in: auto is resolved before they are logged)
     one_hot: bool = False  # labels as one-hot rows instead of class numbers
     data_dir: str | None = None  # MNIST cache; null = $SCRATCHNN_DATA_DIR or ~/.cache/...
     n_features: int | None = None  # synthetic only: pixels per sample
@@ -160,91 +153,3 @@ def compute_dtype(cfg: Any) -> str:
     if cfg.data.dtype != "auto":
         return cfg.data.dtype
     return "float64" if cfg.train.gradient == "numerical" else "float32"
-
-
-def _choice(key: str, value: Any, allowed) -> None:
-    if value not in allowed:
-        raise ConfigError(f"{key}={value!r} is not allowed; allowed: {', '.join(allowed)}")
-
-
-def _at_least(key: str, value: Any, low: int) -> None:
-    if value < low:
-        raise ConfigError(f"{key}={value!r} is not allowed; allowed: an integer >= {low}")
-
-
-def _fraction(key: str, value: float) -> None:
-    if not 0 <= value < 1:
-        raise ConfigError(f"{key}={value!r} is not allowed; allowed: a number in [0, 1)")
-
-
-def _positive(key: str, value: float) -> None:
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"{key}={value!r} is not allowed; allowed: a finite number > 0")
-
-
-def _within(key: str, value: int, low: int, high: int) -> None:
-    if not low <= value <= high:
-        raise ConfigError(f"{key}={value!r} is not allowed; allowed: an integer in {low}..{high}")
-
-
-def validate_numerical_diff(cfg: Any) -> None:
-    """``diff.*``: a method and dtype of the stage's tables, an x the dtype holds, k_max."""
-    _choice("diff.method", cfg.diff.method, tuple(diff.METHODS))
-    _choice("diff.dtype", cfg.diff.dtype, diff.DTYPES)
-    largest = float(np.finfo(cfg.diff.dtype).max)
-    if not abs(cfg.diff.x) <= largest:  # also refuses nan
-        raise ConfigError(
-            f"diff.x={cfg.diff.x!r} is not allowed; allowed: a finite number of "
-            f"{cfg.diff.dtype} (|x| <= {largest:.3g})"
-        )
-    _within("diff.k_max", cfg.diff.k_max, 1, diff.MAX_K)
-
-
-def validate(cfg: Any) -> None:
-    """Check ranges and choices of a composed config; raise ``ConfigError`` on the first bad one."""
-    _choice("task", cfg.task, tuple(Task))
-    _choice("progress", cfg.progress, PROGRESS)
-    _at_least("seed", cfg.seed, 0)  # numpy's seeds are non-negative: seed=0,1,2 replicates
-    if not cfg.tracking.outage_wait >= 0:  # also refuses nan
-        raise ConfigError(
-            f"tracking.outage_wait={cfg.tracking.outage_wait!r} is not allowed; "
-            "allowed: seconds >= 0"
-        )
-    if cfg.task == Task.GRADIENT_DESCENT:
-        _positive("gd.lr", cfg.gd.lr)
-        _at_least("gd.step_num", cfg.gd.step_num, 1)
-        return
-    if cfg.task == Task.NUMERICAL_DIFF:
-        validate_numerical_diff(cfg)
-        return
-    _choice("model.activation", cfg.model.activation, ACTIVATIONS)
-    _choice("model.weight_init", cfg.model.weight_init, ("std", *WEIGHT_INITS))
-    _choice("train.gradient", cfg.train.gradient, GRADIENTS)
-    _choice("train.impl", cfg.train.impl, IMPLS)
-    _choice("train.optimizer", cfg.train.optimizer, OPTIMIZERS)
-    for key in ("momentum", "beta1", "beta2"):
-        _fraction(f"train.{key}", getattr(cfg.train, key))
-    _choice("data.dtype", cfg.data.dtype, ("auto", *data.DTYPES))
-    if cfg.train.gradient == "numerical" and cfg.data.dtype == "float32":
-        raise ConfigError(
-            "data.dtype='float32' is not allowed with train.gradient=numerical; "
-            "allowed: auto or float64 (a 1e-4 step is lost in float32 rounding)"
-        )
-    for key in ("lr", "h", "grad_check_tol"):
-        _positive(f"train.{key}", getattr(cfg.train, key))
-    _positive("model.weight_init_std", cfg.model.weight_init_std)
-    _at_least("model.hidden_size", cfg.model.hidden_size, 1)
-    for key in ("iters", "blas_threads", "batch_size", "grad_check_rows"):
-        _at_least(f"train.{key}", getattr(cfg.train, key), 1)
-    if cfg.train.numerical_threads is not None:
-        _at_least("train.numerical_threads", cfg.train.numerical_threads, 1)
-    try:
-        data.check(cfg.data, compute_dtype(cfg))
-    except data.DataError as error:
-        raise ConfigError(str(error)) from None
-    n_train = data.shape(cfg.data).train
-    if cfg.train.batch_size > n_train:
-        raise ConfigError(
-            f"train.batch_size={cfg.train.batch_size!r} is larger than the training set; "
-            f"allowed: 1..{n_train}"
-        )

@@ -13,10 +13,11 @@ from typing import Any
 
 from threadpoolctl import threadpool_limits
 
-from pipeline.config import Task, validate
+from pipeline.config import Task
 from pipeline.jobs.lessons import run_gradient_descent, run_numerical_diff
 from pipeline.jobs.training import run_training
 from pipeline.tracking.recorder import JobInfo
+from pipeline.validation import validate
 
 
 def run(cfg: Any, job: JobInfo | None = None) -> dict[str, Any]:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from omegaconf import MISSING, OmegaConf
 
-from pipeline.config import Config, ConfigError, as_logged, validate
+from pipeline.config import Config, ConfigError, as_logged
+from pipeline.validation import validate
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 GROUPS = ("data", "model", "train", "tracking")  # the groups config.yaml picks an option of
@@ -20,6 +21,7 @@ def test_book_experiment_is_the_notebooks_run(make_cfg):
     assert cfg.data.name == "mnist"
     assert cfg.data.n_train is None and cfg.data.n_test is None
     assert cfg.data.val_size == 0  # the book's 60,000 training images, none held out
+    assert cfg.data.dtype == "float64"  # as the book's network computes
     assert cfg.model.hidden_size == 50
     assert cfg.model.weight_init_std == 0.01
     assert cfg.model.activation == "sigmoid"

@@ -2,7 +2,8 @@
 names of other packages, every folder mapped.
 
 Layers, from the bottom: ``scratchnn`` and the leaf modules (errors, loopback, progress) <-
-stages, figures <- model <- config, tracking <- jobs, sweeps <- run <- tools and the entry. The
+stages, figures <- model <- config (validation), tracking <- jobs, sweeps <- run <- tools
+and the entry. The
 library knows nothing of the pipeline, Hydra or MLflow; a stage knows nothing of Hydra, MLflow
 or tracking; a figure nothing of MLflow or files; only tracking (the edge) and model load
 MLflow. Every import statement counts, also one inside a function or under TYPE_CHECKING.
@@ -29,6 +30,7 @@ MAY_IMPORT: dict[str, tuple[str, ...]] = {
     "pipeline.figures": (),
     "pipeline.model": ("scratchnn", "pipeline.stages"),
     "pipeline.config": ("scratchnn", "pipeline.stages"),
+    "pipeline.validation": ("scratchnn", "pipeline.stages", "pipeline.config"),
     "pipeline.tracking": (
         "scratchnn", "pipeline.errors", "pipeline.stages", "pipeline.figures", "pipeline.model",
     ),
@@ -38,9 +40,11 @@ MAY_IMPORT: dict[str, tuple[str, ...]] = {
     ),
     "pipeline.sweeps": (
         "scratchnn", "pipeline.errors", "pipeline.loopback", "pipeline.config",
-        "pipeline.stages", "pipeline.figures", "pipeline.tracking",
+        "pipeline.validation", "pipeline.stages", "pipeline.figures", "pipeline.tracking",
     ),
-    "pipeline.run": ("pipeline.config", "pipeline.jobs", "pipeline.tracking"),
+    "pipeline.run": (
+        "pipeline.config", "pipeline.validation", "pipeline.jobs", "pipeline.tracking",
+    ),
     "pipeline.tools": (
         "pipeline", "pipeline.errors", "pipeline.loopback", "pipeline.config", "pipeline.stages",
         "pipeline.tracking", "pipeline.sweeps", "pipeline.run",
@@ -58,6 +62,7 @@ NEVER = {  # packages a layer must not import at all
     "pipeline.model": ("hydra", "omegaconf", "matplotlib"),
     "pipeline.tracking": ("hydra",),
     **{name: ("mlflow",) for name in ("pipeline.config", "pipeline.jobs", "pipeline.sweeps")},
+    "pipeline.validation": ("mlflow",),
     **{name: ("mlflow",) for name in ("pipeline.run", "pipeline.tools", "pipeline.__main__")},
 }
 # Underscore names that are documented public API (os._exit, namedtuple methods); names like

@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline.config import ConfigError, validate
+from pipeline.config import ConfigError
 from pipeline.run import run
 from pipeline.stages.numerical_diff import differentiate, function_1
 from pipeline.tracking.recorder import JobInfo
+from pipeline.validation import validate
 from scratchnn.gradient import forward_diff, numerical_diff
 from tests.conftest import compose_config, run_pipeline
 from tests.test_sweep import children_of

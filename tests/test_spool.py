@@ -14,7 +14,7 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline.config import ConfigError, validate
+from pipeline.config import ConfigError
 from pipeline.tracking import spool
 from pipeline.tracking.messages import (
     EndRun,
@@ -27,6 +27,7 @@ from pipeline.tracking.messages import (
 )
 from pipeline.tracking.replay import Replay, send_file
 from pipeline.tracking.tags import SPOOL_TAG
+from pipeline.validation import validate
 from tests.conftest import ROOT
 
 POINTS, CHUNK = 1000, 100  # loss points of the run, points a record

@@ -57,6 +57,8 @@ def test_a_numerical_gradient_sweep_runs_end_to_end(outputs, store_uri):
     assert len(jobs) == 2
     for job in jobs:
         assert job.info.status == "FINISHED"
-        assert job.data.tags["gradient"] == "numerical" and job.data.tags["dtype"] == "float64"
+        assert (
+            job.data.tags["gradient"] == "numerical" and job.data.params["data.dtype"] == "float64"
+        )
         losses = client.get_metric_history(job.info.run_id, "train_loss")
         assert sorted(m.step for m in losses) == list(range(30))

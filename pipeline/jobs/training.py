@@ -24,6 +24,7 @@ from pipeline.stages.data import Dataset, generator_seed, load_data
 from pipeline.stages.data.mnist_sources import SPECS
 from pipeline.stages.evaluate import evaluate, misclassified
 from pipeline.stages.gradient_check import check_gradients, failing
+from pipeline.stages.steps import BACKPROP
 from pipeline.stages.train import History, MetricsSink, NullSink, make_network, train
 from pipeline.tracking.provenance import weights_sha256
 from pipeline.tracking.recorder import JobInfo, Recorder, status_after
@@ -43,9 +44,10 @@ def run_name(cfg: Any) -> str:
 
 def run_training(cfg: Any, job: JobInfo) -> dict[str, Any]:
     """load_data -> train -> evaluate, recorded in MLflow unless ``tracking.enabled`` is off."""
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    recorder = Recorder(cfg, job, resolved) if cfg.tracking.enabled else None
     dtype = compute_dtype(cfg)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    resolved["data"]["dtype"] = dtype  # its params say what it computes in, never "auto"
+    recorder = Recorder(cfg, job, resolved) if cfg.tracking.enabled else None
     data = _load_data(json.dumps(resolved["data"]), dtype, generator_seed(cfg.data, cfg.seed))
     if recorder is None:
         net, history, _ = _train(cfg, data, NullSink(), job)
@@ -55,7 +57,7 @@ def run_training(cfg: Any, job: JobInfo) -> dict[str, Any]:
         log.info("skipped %s: run %s finished earlier", run_name(cfg), twin["run_id"])
         recorder.reuse(twin["run_id"])
         return {**twin["metrics"], "run_id": twin["run_id"], "reused": True}
-    tags = {"gradient": cfg.train.gradient, "data_sha256": data.sha256, "dtype": dtype}
+    tags = {"gradient": cfg.train.gradient, "data_sha256": data.sha256}
     sink = recorder.start(run_name(cfg), tags)
     try:
         recorder.log_datasets(data)
@@ -87,7 +89,7 @@ def _train(cfg: Any, data: Dataset, sink: MetricsSink, job: JobInfo):
     """(net, history, the gradient check's verdict: passed, failed: ..., or None if off)."""
     checked = cfg.train.grad_check and cfg.train.gradient == "analytic"  # backprop's check
     initial = make_network(data, cfg.model, cfg.seed) if checked else None  # train's own start
-    failures = _check_gradients(cfg, initial, data, 0, sink) if checked else []
+    checks = [_check_gradients(cfg, initial, data, 0, sink)] if checked else []
     progress = make_progress(cfg.progress, cfg.train.iters, run_name(cfg), job.in_sweep)
     threads = cfg.train.numerical_threads or (1 if job.in_sweep else None)  # None: every core
     train_cfg = OmegaConf.merge(cfg.train, {"numerical_threads": threads})
@@ -99,23 +101,36 @@ def _train(cfg: Any, data: Dataset, sink: MetricsSink, job: JobInfo):
     if not checked:
         return net, history, None
     if history.diverged_at is None:
-        failures += _check_gradients(cfg, net, data, history.iters_run, sink)
-    return net, history, ("failed: " + "; ".join(failures)) if failures else "passed"
+        checks.append(_check_gradients(cfg, net, data, history.iters_run, sink))
+    return net, history, verdict(checks)
 
 
-def _check_gradients(cfg: Any, net, data: Dataset, step: int, sink: MetricsSink) -> list[str]:
-    """The book's gradient check of ``net`` at iteration ``step``: ``grad_check_<key>``
-    metrics, and a warning naming each key above ``train.grad_check_tol``; returns those."""
+def _check_gradients(cfg: Any, net, data: Dataset, step: int, sink: MetricsSink):
+    """The book's gradient check of the gradient the run's step computes, at iteration
+    ``step``: ``grad_check_<key>`` metrics, and a warning naming each key above
+    ``train.grad_check_tol``; returns (those keys, described; entries left out at a kink)."""
     rows, tol = cfg.train.grad_check_rows, cfg.train.grad_check_tol
     labels = labels_of(data.t_train[:rows])
-    errors = check_gradients(net, data.x_train[:rows], labels, cfg.train.h)
-    for key, error in errors.items():
+    check = check_gradients(net, data.x_train[:rows], labels, cfg.train.h, BACKPROP[cfg.train.impl])
+    for key, error in check.errors.items():
         sink.log_series(f"grad_check_{key}", np.array([step]), np.array([error]))
-    failures = [f"{key} at iteration {step} ({errors[key]:.2g})" for key in failing(errors, tol)]
+    failures = [
+        f"{key} at iteration {step} ({check.errors[key]:.2g})" for key in failing(check.errors, tol)
+    ]
     for failure in failures:
         log.warning("gradient check: backprop and central differences differ for %s > "
                     "train.grad_check_tol=%g", failure, tol)  # fmt: skip
-    return failures
+    return failures, check.skipped
+
+
+def verdict(checks: list[tuple[list[str], int]]) -> str:
+    """The ``grad_check`` tag: ``passed`` (with how many entries were left out at a ReLU
+    kink, if any), or ``failed: <key> at iteration <i> (<error>); ...``."""
+    failures = [failure for found, _ in checks for failure in found]
+    if failures:
+        return "failed: " + "; ".join(failures)
+    skipped = sum(n for _, n in checks)
+    return f"passed ({skipped} entries at a ReLU kink left out)" if skipped else "passed"
 
 
 def _outcome(net, history: History, data: Dataset, recorder: Recorder | None):

@@ -4,7 +4,8 @@ chapter 6 update rules), ``train.gradient`` (backprop or central differences) an
 
 Each entry of ``STEPS`` makes, for a net, the train config and the training arrays, a
 function from a batch's row numbers to the batch's loss before the update, which it applies
-in place with the optimizer ``OPTIMIZERS[train.optimizer]`` makes.
+in place with the optimizer ``OPTIMIZERS[train.optimizer]`` makes. ``BACKPROP`` gives, per
+``train.impl``, the gradient its analytic step computes, for the gradient check.
 """
 
 from __future__ import annotations
@@ -27,6 +28,26 @@ OPTIMIZERS: dict[str, Callable[[Any], Optimizer]] = {
     "momentum": lambda cfg: Momentum(cfg.lr, cfg.momentum),
     "adagrad": lambda cfg: AdaGrad(cfg.lr),
     "adam": lambda cfg: Adam(cfg.lr, cfg.beta1, cfg.beta2),
+}
+
+
+def fast_gradient(net: TwoLayerNet, x: np.ndarray, labels: np.ndarray) -> dict:
+    """The gradient ``fast_backprop`` steps by, on the batch ``x`` (N, D), ``labels`` (N,):
+    ``FusedStep.gradient`` in the net's dtype, keyed like ``net.params`` (nothing updated)."""
+    fused = FusedStep(net, len(x), SGD(1.0))  # lr 1: the steps are the gradient itself
+    fused.gradient(*fused.gather(x, labels, np.arange(len(x))))
+    return {key: value.copy() for key, value in fused.steps.items()}
+
+
+def textbook_gradient(net: TwoLayerNet, x: np.ndarray, labels: np.ndarray) -> dict:
+    """The gradient ``textbook_backprop`` steps by: the book's layers' backward."""
+    return net.loss_and_gradient(x, labels)[1]
+
+
+# train.impl -> the gradient its analytic step computes: what the gradient check checks
+BACKPROP: dict[str, Callable[[TwoLayerNet, np.ndarray, np.ndarray], dict]] = {
+    "fast": fast_gradient,
+    "textbook": textbook_gradient,
 }
 
 

@@ -22,10 +22,11 @@ from hydra.errors import MissingConfigException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from pipeline.config import CONF_DIR, ConfigError, Task, validate
+from pipeline.config import CONF_DIR, ConfigError, Task
 from pipeline.sweeps.job_configs import compose_jobs
 from pipeline.sweeps.launchers import check_launcher_store
 from pipeline.tracking.store import check_store, resolve_uri
+from pipeline.validation import validate
 
 HYDRA_FLAGS_WE_CHECK = ("-m", "--multirun")
 PLUGIN_EXTRAS = " (more come with the extras: pip install -e '.[ray]', '.[slurm]', '.[optuna]')"

@@ -64,6 +64,20 @@ class FusedStep:
 
         Returns the mean cross-entropy loss of the batch at the parameters before the update.
         """
+        loss = self.gradient(x, labels)
+        p, steps = self.net.params, self.steps
+        if not self.fused:
+            self.optimizer.update(p, steps)
+            return loss
+        for key, step in steps.items():
+            p[key] -= step
+        return loss
+
+    def gradient(self, x: np.ndarray, labels: np.ndarray) -> float:
+        """Backprop on the batch ``x`` (N, D), ``labels`` (N,) ints, nothing updated: returns
+        the batch's mean cross-entropy loss and leaves ``scale`` times its gradient in
+        ``self.steps``, keyed like ``net.params`` (the gradient itself for an ``SGD`` of lr 1:
+        what ``pipeline.stages.gradient_check`` checks)."""
         p, steps = self.net.params, self.steps
         np.matmul(x, p["W1"], out=self.a1)
         self.a1 += p["b1"]
@@ -78,11 +92,6 @@ class FusedStep:
         dz1 = self.hidden.backward(dz1, out=dz1)
         np.matmul(x.T, dz1, out=steps["W1"])
         np.sum(dz1, axis=0, out=steps["b1"])
-        if not self.fused:
-            self.optimizer.update(p, steps)
-            return loss
-        for key, step in steps.items():
-            p[key] -= step
         return loss
 
     def _loss_and_scaled_gradient(self, labels: np.ndarray) -> float:

@@ -24,9 +24,10 @@ from pathlib import Path
 from omegaconf import OmegaConf
 from timing import template_store, timed_pipeline
 
-from pipeline.config import project_config
+from pipeline.config import compute_dtype, project_config
 from pipeline.stages.data import load_data
 from pipeline.stages.gradient_check import check_gradients
+from pipeline.stages.steps import BACKPROP
 from pipeline.stages.train import make_network
 from scratchnn.functions import labels_of
 
@@ -43,13 +44,13 @@ FEATURES = {
 def check_seconds(repeats: int = 20) -> float:
     """Median seconds of one gradient check at the book's scale."""
     cfg = OmegaConf.merge(project_config(), {"model": {"hidden_size": 50}})
-    data = load_data(cfg.data, "float32", cfg.seed)
+    data = load_data(cfg.data, compute_dtype(cfg), cfg.seed)
     net, rows = make_network(data, cfg.model, cfg.seed), cfg.train.grad_check_rows
     x, labels = data.x_train[:rows], labels_of(data.t_train[:rows])
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        check_gradients(net, x, labels, cfg.train.h)
+        check_gradients(net, x, labels, cfg.train.h, BACKPROP[cfg.train.impl])
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
