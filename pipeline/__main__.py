@@ -27,7 +27,7 @@ from pipeline.run import run
 from pipeline.stages.data.mnist import MnistUnavailableError
 from pipeline.stages.selection import REPORTED, SELECT_BY
 from pipeline.sweeps.callback import ENV_PARENT_RUN, abandon_open_sweeps
-from pipeline.sweeps.preflight import asks_multirun, check_command_line
+from pipeline.sweeps.preflight import asks_multirun, check_command_line, with_command_line_budget
 from pipeline.tracking.recorder import WRITER, JobInfo, command_line, uses_writer
 from pipeline.tracking.spooled import StillDown
 from pipeline.tracking.store import TrackingError, resolve_uri, ui_hint
@@ -112,6 +112,7 @@ def main() -> None:
     register_schema()
     _handle_sigterm()
     try:
+        sys.argv[1:] = with_command_line_budget(sys.argv[1:])  # what Hydra and preflight see
         if not asks_multirun(sys.argv[1:]):
             WRITER.start()  # before preflight: its MLflow import overlaps all start-up
         single = check_command_line(sys.argv[1:])

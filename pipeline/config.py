@@ -22,8 +22,9 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 PROGRESS = ("auto", "bar", "lines", "none")
 # A key's value for the runs logged before it existed, where today's default would change
-# what they compute (``as_logged``): no validation split, synthetic data from the run's seed.
-PREDATED = {"data": {"val_size": 0, "seed": None}}
+# what they compute (``as_logged``): no validation split, synthetic data from the run's seed,
+# a length in iterations.
+PREDATED = {"data": {"val_size": 0, "seed": None}, "train": {"epochs": None}}
 
 
 class Task(StrEnum):
@@ -72,7 +73,8 @@ class TrainConfig:
     beta1: float = MISSING  # optimizer=adam: decay of the gradient's running mean
     beta2: float = MISSING  # optimizer=adam: decay of its running square
     batch_size: int = MISSING
-    iters: int = MISSING
+    iters: int | None = MISSING  # a run's length in iterations (the book's) ...
+    epochs: float | None = MISSING  # ... or in passes over the training rows: one is null
     h: float = MISSING  # step of the numerical gradient
     blas_threads: int = MISSING  # pinned, never the launcher's: results stay bitwise equal
     numerical_threads: int | None = MISSING  # null: every core for a single run, 1 in a sweep

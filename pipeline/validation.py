@@ -57,6 +57,20 @@ def validate_numerical_diff(cfg: Any) -> None:
     _within("diff.k_max", cfg.diff.k_max, 1, diff.MAX_K)
 
 
+def validate_budget(train: Any) -> None:
+    """``train.iters`` (an integer >= 1) or ``train.epochs`` (a number > 0): exactly one."""
+    iters, epochs = train.iters, train.epochs
+    if (iters is None) == (epochs is None):
+        raise ConfigError(
+            f"train.iters={iters!r} and train.epochs={epochs!r} is not allowed; allowed: one "
+            "of them set, the other null (a run's length in iterations or in epochs)"
+        )
+    if iters is not None:
+        _at_least("train.iters", iters, 1)
+    else:
+        _positive("train.epochs", epochs)
+
+
 def validate(cfg: Any) -> None:
     """Check ranges and choices of a composed config; raise ``ConfigError`` on the first bad one."""
     _choice("task", cfg.task, tuple(Task))
@@ -91,8 +105,9 @@ def validate(cfg: Any) -> None:
         _positive(f"train.{key}", getattr(cfg.train, key))
     _positive("model.weight_init_std", cfg.model.weight_init_std)
     _at_least("model.hidden_size", cfg.model.hidden_size, 1)
-    for key in ("iters", "blas_threads", "batch_size", "grad_check_rows"):
+    for key in ("blas_threads", "batch_size", "grad_check_rows"):
         _at_least(f"train.{key}", getattr(cfg.train, key), 1)
+    validate_budget(cfg.train)
     if cfg.train.numerical_threads is not None:
         _at_least("train.numerical_threads", cfg.train.numerical_threads, 1)
     try:

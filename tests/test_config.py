@@ -153,3 +153,58 @@ def test_every_key_has_a_value_after_composing(make_cfg, data):
     """The keys the schema leaves ``MISSING`` all get their value from ``conf/``."""
     assert any(value == MISSING for value in schema_values(Config).values())
     assert OmegaConf.missing_keys(make_cfg(data=data)) == set()
+
+
+def test_the_default_sweep_gives_every_batch_size_the_same_data():
+    from pipeline.stages.train import iterations
+    from pipeline.sweeps.preflight import check
+
+    jobs = check(["sweep=default"], multirun=True)
+    assert {job.train.epochs for job in jobs} == {10} and {job.train.iters for job in jobs} == {
+        None
+    }
+    lengths = {job.train.batch_size: iterations(job.train, 50000) for job in jobs}
+    assert lengths == {50: 10000, 100: 5000, 200: 2500}  # 500,000 rows each
+
+
+@pytest.mark.parametrize(
+    ("typed", "multirun", "iters", "epochs"),
+    [
+        (["train.epochs=5"], False, None, 5),  # over conf/train/sgd.yaml's 10,000 iterations
+        (["sweep=default", "train.iters=10000"], True, 10000, None),  # over the preset's epochs
+        (["sweep=default", "train.iters=1"], True, 1, None),
+        (["experiment=book"], False, 10000, None),  # the book's fixed iteration count
+    ],
+)
+def test_a_length_typed_on_the_command_line_replaces_the_presets(typed, multirun, iters, epochs):
+    from pipeline.sweeps.preflight import check, with_command_line_budget
+
+    argv = [*(["--multirun"] if multirun else []), *typed]
+    args = [a for a in with_command_line_budget(argv) if not a.startswith("-")]
+    for job in check(args, multirun):
+        assert (job.train.iters, job.train.epochs) == (iters, epochs)
+
+
+def test_both_lengths_on_one_command_line_are_refused():
+    from pipeline.sweeps.preflight import with_command_line_budget
+
+    with pytest.raises(ConfigError, match=r"^train.iters and train.epochs are both given"):
+        with_command_line_budget(["train.iters=100", "train.epochs=2"])
+    assert with_command_line_budget(["train.iters=null", "train.epochs=2"]) == [
+        "train.iters=null", "train.epochs=2",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("train.iters=null", "train.iters=None and train.epochs=None is not allowed; allowed: one"),
+        ("train.epochs=0", "train.epochs=0.0 is not allowed; allowed: a finite number > 0"),
+        ("train.iters=0", "train.iters=0 is not allowed; allowed: an integer >= 1"),
+    ],
+)
+def test_a_length_must_be_one_positive_value(make_cfg, override, message):
+    cfg = make_cfg(override, *(["train.iters=null"] if "epochs" in override else []))
+    with pytest.raises(ConfigError) as error:
+        validate(cfg)
+    assert str(error.value).startswith(message)

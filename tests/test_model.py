@@ -251,7 +251,7 @@ def test_registering_needs_the_stores_uri_as_the_processs(logged, monkeypatch):
 def test_a_sweep_without_a_finished_run_registers_nothing(logged, make_cfg):
     client, run_id, _, _ = logged
     rows = [{"job": 0, "run_id": run_id, "status": "FAILED", "diverged_at": "3"}]
-    summary = Summary(rows, configs=[], ranking=[], trained=True)
+    summary = Summary(rows, params=[{}], configs=[], ranking=[], trained=True)
     tracking = make_cfg().tracking
     assert register_best(client, summary, tracking.registered_model, tracking.model_alias) is None
     assert client.search_registered_models("name = 'scratchnn-synthetic'") == []

@@ -42,6 +42,8 @@ def test_run_logs_params_tags_and_status(finished_run):
     assert params["model.hidden_size"] == "16"
     assert params["data.name"] == "synthetic"
     assert params["data.val_size"] == "200"
+    assert params["data.dtype"] == "float32"  # what it computed in: auto resolved
+    assert (params["train.iters"], params["train.epochs"]) == ("120", "None")
     assert params["seed"] == "0"
     tags = mlflow_run.data.tags
     for key in ("git_commit", "git_dirty", "numpy_version", "blas", "data_sha256", "seed"):
@@ -88,17 +90,27 @@ def test_run_logs_every_loss_point_and_each_epoch(finished_run, tmp_path):
         expected = history["losses"].tolist()  # as the train stage computed them
     assert [m.value for m in sorted(losses, key=lambda m: m.step)] == expected
     # 1000 training samples / batch 50 = 20 iterations per epoch: 6 evaluations in 120, each
-    # at the iteration it was made (the loss's x-axis), with the epoch's number beside it
+    # at the iteration it was made (the loss's x-axis), with the epoch's number beside it, and
+    # the final values at the last iteration, after 6 epochs
+    run_id, metrics = mlflow_run.info.run_id, mlflow_run.data.metrics
     for key in ("train_acc", "val_acc", "val_loss", "test_acc", "epoch"):
-        history = client.get_metric_history(mlflow_run.info.run_id, key)
-        assert sorted(m.step for m in history) == [0, 20, 40, 60, 80, 100], key
-    epochs = client.get_metric_history(mlflow_run.info.run_id, "epoch")
-    assert [m.value for m in sorted(epochs, key=lambda m: m.step)] == [0, 1, 2, 3, 4, 5]
-    metrics = mlflow_run.data.metrics
+        points = sorted(client.get_metric_history(run_id, key), key=lambda m: m.step)
+        assert [m.step for m in points] == [0, 20, 40, 60, 80, 100, 119], key
+        if key != "epoch":  # the last point is the final value: the runs table's column
+            assert points[-1].value == metrics[f"final_{key}"] == metrics[key], key
+    epochs = client.get_metric_history(run_id, "epoch")
+    assert [m.value for m in sorted(epochs, key=lambda m: m.step)] == [0, 1, 2, 3, 4, 5, 6.0]
+    assert (metrics["iters_run"], metrics["epochs_run"]) == (120, 6.0)
+    epoch_losses = sorted(
+        client.get_metric_history(run_id, "train_loss_epoch"), key=lambda m: m.step
+    )
+    assert [m.step for m in epoch_losses] == [19, 39, 59, 79, 99, 119]  # each epoch's last step
+    means = [np.mean(expected[start : start + 20]) for start in range(0, 120, 20)]
+    np.testing.assert_allclose([m.value for m in epoch_losses], means, rtol=1e-12)
     assert metrics["final_test_acc"] == pytest.approx(result["final_test_acc"])
     assert metrics["final_val_acc"] == result["final_val_acc"] > 0.5
     with np.load(history_file, allow_pickle=False) as history:
-        val_loss = client.get_metric_history(mlflow_run.info.run_id, "val_loss")
+        val_loss = client.get_metric_history(run_id, "val_loss")
         assert [m.value for m in sorted(val_loss, key=lambda m: m.step)] == history[
             "val_loss"
         ].tolist()

@@ -62,3 +62,23 @@ def test_a_numerical_gradient_sweep_runs_end_to_end(outputs, store_uri):
         )
         losses = client.get_metric_history(job.info.run_id, "train_loss")
         assert sorted(m.step for m in losses) == list(range(30))
+
+
+@pytest.mark.slow
+def test_a_length_typed_on_the_command_line_replaces_the_presets_end_to_end(outputs, store_uri):
+    """``sweep=small`` sets 300 iterations; ``train.epochs=1`` typed after it wins: each job
+    runs one pass over its 1,000 rows (20 iterations of 50), and its run says so."""
+    done = run_pipeline("--multirun", "sweep=small", "train.epochs=1", f"outputs_dir={outputs}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    client = MlflowClient(store_uri)
+    experiment_id = client.get_experiment_by_name("scratchnn").experiment_id
+    jobs = client.search_runs([experiment_id], "tags.`scratchnn.role` = 'job'")
+    assert len(jobs) == 4
+    for job in jobs:
+        assert (job.data.params["train.iters"], job.data.params["train.epochs"]) == ("None", "1.0")
+        assert (job.data.metrics["iters_run"], job.data.metrics["epochs_run"]) == (20, 1.0)
+        assert "train.epochs=1" in job.data.tags["mlflow.source.name"]
+    assert (
+        "length: 1 epoch each (train.epochs): the same data for every batch size: 20 "
+        "iterations at batch 50" in done.stdout
+    )

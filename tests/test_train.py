@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 
 from pipeline.config import DataConfig
 from pipeline.stages.data import load_data
-from pipeline.stages.train import is_epoch_start, train
+from pipeline.stages.train import is_epoch_start, iterations, train
 from tests.conftest import ROOT
 
 ITERS, BATCH, HIDDEN, LR, SEED = 300, 50, 16, 0.5, 4
@@ -116,3 +116,27 @@ def test_epochs_start_where_the_notebook_evaluates():
     starts = [i for i in range(10000) if is_epoch_start(i, per_epoch)]
     assert starts == [i for i in range(10000) if i % per_epoch == 0]
     assert len(starts) == 17
+
+
+def length(iters=None, epochs=None, batch_size=BATCH) -> SimpleNamespace:
+    return SimpleNamespace(iters=iters, epochs=epochs, batch_size=batch_size)
+
+
+def test_a_run_lasts_its_iterations_or_its_epochs():
+    assert iterations(length(iters=6000, batch_size=200), 50000) == 6000
+    assert [iterations(length(epochs=10, batch_size=b), 50000) for b in (50, 100, 200)] == [
+        10000, 5000, 2500,
+    ]  # fmt: skip
+    assert iterations(length(epochs=5, batch_size=128), 50000) == 1954  # 5 x 390.625, rounded up
+    assert iterations(length(epochs=0.1, batch_size=100), 50000) == 50
+    assert iterations(length(epochs=3, batch_size=2000), 1000) == 3  # an epoch is >= 1 step
+    assert iterations(length(epochs=1e-9, batch_size=100), 50000) == 1
+
+
+def test_the_stage_trains_for_its_epochs(synthetic):
+    data = load_data(synthetic, "float32", seed=0)
+    cfg = train_config("fast")
+    cfg.iters, cfg.epochs = None, 2.5  # 1000 rows / batch 50: 20 iterations an epoch
+    _, history = train(data, model_config(), cfg, SEED)
+    assert (history.iters_run, history.epochs_run, history.per_epoch) == (50, 2.5, 20.0)
+    assert history.epochs == [0, 20, 40]

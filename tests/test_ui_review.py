@@ -70,6 +70,7 @@ def test_the_parent_is_the_sweeps_front_page(sweep):
     assert "4 finished, 0 reused (finished earlier), 0 diverged, 0 failed or killed" in note
     acc, test_acc = (best.data.metrics[key] for key in ("final_val_acc", "final_test_acc"))
     assert "**Chosen by validation accuracy**" in note
+    assert "**Length**: 100 iterations each (train.iters): 5 epochs at batch 50." in note
     params = best.data.params
     chosen = f"train.lr={params['train.lr']} model.hidden_size={params['model.hidden_size']}"
     assert f"| chosen | `{chosen}` | **{acc:.4f} ± " in note and "| runner-up |" in note

@@ -30,13 +30,15 @@ def loss_curve(
 
 
 def accuracy_curves(
-    train_acc: np.ndarray, test_acc: np.ndarray, val_acc: np.ndarray | None = None
+    epochs: np.ndarray,
+    train_acc: np.ndarray,
+    test_acc: np.ndarray,
+    val_acc: np.ndarray | None = None,
 ) -> Figure:
-    """train_acc, test_acc and, if given, val_acc: (epochs,) accuracy at the start of each
-    epoch."""
+    """train_acc, test_acc and, if given, val_acc: (evaluations,) accuracy at each epoch's
+    start and at the end of training, at ``epochs`` (evaluations,), the epochs done then."""
     fig = Figure(figsize=(6, 4))
     ax = fig.add_subplot()
-    epochs = np.arange(len(train_acc))
     ax.plot(epochs, train_acc, marker="o", label="train acc")
     if val_acc is not None and len(val_acc):
         ax.plot(epochs, val_acc, marker="^", label="validation acc")

@@ -10,8 +10,8 @@ from omegaconf import OmegaConf
 
 from pipeline.config import Task
 from pipeline.stages.descent import descend
+from pipeline.stages.history import MetricsSink
 from pipeline.stages.numerical_diff import differentiate
-from pipeline.stages.train import MetricsSink
 from pipeline.tracking.figure_messages import LogDescentFigure
 from pipeline.tracking.recorder import JobInfo, Recorder, status_after
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.stages.train import History
+from pipeline.stages.history import History
 
 FIGURES_DIR = "figures"  # in the job's output dir and among the run's artifacts
 
@@ -34,7 +34,8 @@ def draw_training(folder: Path, history: History, confusion: np.ndarray | None) 
     save(training.loss_curve(losses, epochs, val_loss), folder, "loss_curve")
     if history.train_acc:
         accuracy = [np.array(a) for a in (history.train_acc, history.test_acc, history.val_acc)]
-        save(training.accuracy_curves(*accuracy), folder, "accuracy_curves")
+        at = epochs / history.per_epoch  # each evaluation's epochs done; the last: all of them
+        save(training.accuracy_curves(at, *accuracy), folder, "accuracy_curves")
     if confusion is not None:
         save(training.confusion_matrix(confusion), folder, "confusion_matrix")
 

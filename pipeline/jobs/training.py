@@ -24,8 +24,9 @@ from pipeline.stages.data import Dataset, generator_seed, load_data
 from pipeline.stages.data.mnist_sources import SPECS
 from pipeline.stages.evaluate import evaluate, misclassified
 from pipeline.stages.gradient_check import check_gradients, failing
+from pipeline.stages.history import History, MetricsSink, NullSink, record_end
 from pipeline.stages.steps import BACKPROP
-from pipeline.stages.train import History, MetricsSink, NullSink, make_network, train
+from pipeline.stages.train import iterations, make_network, train
 from pipeline.tracking.provenance import weights_sha256
 from pipeline.tracking.recorder import JobInfo, Recorder, status_after
 from scratchnn.functions import labels_of
@@ -90,7 +91,8 @@ def _train(cfg: Any, data: Dataset, sink: MetricsSink, job: JobInfo):
     checked = cfg.train.grad_check and cfg.train.gradient == "analytic"  # backprop's check
     initial = make_network(data, cfg.model, cfg.seed) if checked else None  # train's own start
     checks = [_check_gradients(cfg, initial, data, 0, sink)] if checked else []
-    progress = make_progress(cfg.progress, cfg.train.iters, run_name(cfg), job.in_sweep)
+    total = iterations(cfg.train, len(data.x_train))
+    progress = make_progress(cfg.progress, total, run_name(cfg), job.in_sweep)
     threads = cfg.train.numerical_threads or (1 if job.in_sweep else None)  # None: every core
     train_cfg = OmegaConf.merge(cfg.train, {"numerical_threads": threads})
     try:
@@ -135,7 +137,10 @@ def verdict(checks: list[tuple[list[str], int]]) -> str:
 
 def _outcome(net, history: History, data: Dataset, recorder: Recorder | None):
     """(final metrics or the divergence, the test confusion matrix and predicted labels or
-    None, None)."""
+    None, None). A tracked run also logs the iterations and epochs it ran and, unless it
+    diverged, its final accuracies as the last points of their curves (``record_end``)."""
+    if recorder:
+        recorder.log_metrics({"iters_run": history.iters_run, "epochs_run": history.epochs_run})
     if history.diverged_at is not None:
         log.warning("%s", history.stop_reason)
         reason = {"diverged_at": history.diverged_at, "stop_reason": history.stop_reason}
@@ -143,6 +148,7 @@ def _outcome(net, history: History, data: Dataset, recorder: Recorder | None):
             recorder.set_tags({key: str(value) for key, value in reason.items()})
         return reason, None, None
     metrics, confusion, predicted = evaluate(net, data)
+    record_end(history, metrics, recorder.sink if recorder else NullSink())
     if recorder:
         recorder.log_metrics(metrics)
     return metrics, confusion, predicted

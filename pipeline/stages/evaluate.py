@@ -1,4 +1,6 @@
-"""The evaluate stage: final accuracy, loss and confusion matrix of a trained network."""
+"""The evaluate stage: a network measured on the whole sets, at each epoch's start during
+training (``measure``) and at the end (``evaluate``: final accuracies, losses, the test
+confusion matrix)."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import numpy as np
 
 from pipeline.stages.data import Dataset
 from scratchnn import TwoLayerNet
+from scratchnn.fast.accuracy import BlockedAccuracy
 from scratchnn.functions import labels_of
 from scratchnn.layers import softmax_cross_entropy
 
@@ -53,3 +56,17 @@ def misclassified(predicted: np.ndarray, labels: np.ndarray, limit: int) -> np.n
     """The first ``limit`` sample numbers (in data order) whose ``predicted`` label (N,)
     differs from its true label ``labels`` (N,): int64, shape (min(limit, wrong),)."""
     return np.flatnonzero(predicted != labels)[:limit]
+
+
+def measure(
+    blocked: BlockedAccuracy, data: Dataset, labels: dict[str, np.ndarray]
+) -> dict[str, float]:
+    """An epoch's evaluation of ``blocked.net`` on the whole sets: ``train_acc``, ``val_acc``
+    and ``val_loss`` (when rows are held out) and ``test_acc``; ``labels``: each split's
+    (N,). ``BlockedAccuracy`` gives ``net.accuracy``'s numbers exactly, faster."""
+    measured = {"train_acc": blocked.accuracy(data.x_train, labels["train"])}
+    if "val" in labels:
+        val = split_metrics(blocked.net, data.x_val, labels["val"])
+        measured["val_acc"], measured["val_loss"] = val[:2]
+    measured["test_acc"] = blocked.accuracy(data.x_test, labels["test"])
+    return measured

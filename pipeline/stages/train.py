@@ -1,21 +1,31 @@
 """The train stage: mini-batch SGD of the two-layer net, by analytic or numerical gradient.
 
 Arrays and config in, a trained network and its history out. Metrics leave through a
-``MetricsSink`` (tracking lives at the edge), progress through a ``Progress`` callback.
-Each SGD step is taken as ``train.gradient`` and ``train.impl`` say (``steps.STEPS``).
+``MetricsSink`` (tracking lives at the edge), progress through a ``Progress`` callback
+(``history``). Each SGD step is taken as ``train.gradient`` and ``train.impl`` say
+(``steps.STEPS``). A run lasts ``train.iters`` iterations, or ``train.epochs`` passes over
+the training rows (``iterations``): equal epochs give every batch size the same data budget.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from pipeline.stages.data import Dataset
-from pipeline.stages.evaluate import split_metrics
+from pipeline.stages.evaluate import measure
+from pipeline.stages.history import (
+    History,
+    MetricsSink,
+    NullSink,
+    Progress,
+    record_evaluation,
+    send_epoch_loss,
+    send_losses,
+)
 from pipeline.stages.steps import STEPS
 from scratchnn import TwoLayerNet
 from scratchnn.fast.accuracy import BlockedAccuracy
@@ -23,55 +33,6 @@ from scratchnn.functions import labels_of
 
 SEND_EVERY = 100  # iterations: losses reach the sink at least this often
 DRAW_EVERY = 1000  # iterations whose minibatch indices are drawn in one call
-
-
-class MetricsSink(Protocol):
-    """Where metrics go: ``values[i]`` is the value of ``key`` at ``steps[i]``."""
-
-    def log_series(self, key: str, steps: np.ndarray, values: np.ndarray) -> None: ...
-
-
-class Progress(Protocol):
-    def iteration(self, i: int, loss: float) -> None: ...
-
-    def epoch(self, epoch: int, i: int, measured: dict[str, float]) -> None: ...
-
-
-class NullSink:
-    """Discards every metric."""
-
-    def log_series(self, key: str, steps: np.ndarray, values: np.ndarray) -> None:
-        pass
-
-
-@dataclass
-class History:
-    """What training produced; ``losses`` (iters_run,) is the batch loss before each update."""
-
-    losses: np.ndarray
-    epochs: list[int] = field(default_factory=list)  # iteration of each evaluation
-    train_acc: list[float] = field(default_factory=list)
-    val_acc: list[float] = field(default_factory=list)  # empty when no rows are held out
-    val_loss: list[float] = field(default_factory=list)
-    test_acc: list[float] = field(default_factory=list)
-    iters_run: int = 0
-    diverged_at: int | None = None  # iteration whose loss was non-finite or exploded
-
-    def add_evaluation(self, i: int, measured: dict[str, float]) -> None:
-        """The evaluation at iteration ``i``: ``measure``'s values."""
-        self.epochs.append(i)
-        self.train_acc.append(measured["train_acc"])
-        if "val_acc" in measured:
-            self.val_acc.append(measured["val_acc"])
-            self.val_loss.append(measured["val_loss"])
-        self.test_acc.append(measured["test_acc"])
-
-    @property
-    def stop_reason(self) -> str | None:
-        if self.diverged_at is None:
-            return None
-        loss = self.losses[self.diverged_at]
-        return f"loss diverged at iteration {self.diverged_at}: loss={loss:.6g}"
 
 
 def make_network(data: Dataset, model_cfg: Any, seed: int) -> TwoLayerNet:
@@ -97,6 +58,21 @@ def batch_indices(rng: np.random.Generator, n_rows: int, batch_size: int, iters:
         yield from rng.integers(0, n_rows, size=(min(DRAW_EVERY, iters - start), batch_size))
 
 
+def epoch_length(n_rows: int, batch_size: int) -> float:
+    """Iterations per epoch: the notebook's ``iter_per_epoch = max(train_size / batch_size,
+    1)``, fractional when the batches do not divide the rows."""
+    return max(n_rows / batch_size, 1.0)
+
+
+def iterations(train_cfg: Any, n_rows: int) -> int:
+    """The iterations a run takes: ``train.iters``, or ``train.epochs`` passes over the
+    ``n_rows`` training rows (rounded up), whichever the config sets."""
+    if train_cfg.iters is not None:
+        return int(train_cfg.iters)
+    exact = train_cfg.epochs * epoch_length(n_rows, train_cfg.batch_size)
+    return max(math.ceil(exact - 1e-9), 1)  # 1e-9: a whole number stays whole despite rounding
+
+
 def is_epoch_start(i: int, per_epoch: float) -> bool:
     """True at the first iteration of each epoch: the notebook's ``i % iter_per_epoch == 0``
     with ``iter_per_epoch = max(train_size / batch_size, 1)``, extended to fractional epoch
@@ -112,7 +88,8 @@ def train(
     sink: MetricsSink | None = None,
     progress: Progress | None = None,
 ) -> tuple[TwoLayerNet, History]:
-    """Train a fresh net on ``data``; returns it and its history.
+    """Train a fresh net on ``data`` for ``iterations(train_cfg, ...)``; returns it and its
+    history.
 
     At the start of every epoch the network is measured on the whole sets (``measure``):
     the accuracies of the training and test rows, the accuracy and loss of the validation
@@ -120,8 +97,9 @@ def train(
     ``SEND_EVERY`` iterations and when training ends for any reason (``KeyboardInterrupt``
     too); ``train_acc``, ``val_acc``, ``val_loss``, ``test_acc`` and ``epoch`` at each
     evaluation, at the iteration it was made (as PyTorch Lightning's MLFlowLogger logs at
-    the global step), on the loss's axis. A non-finite loss, or one above
-    ``train_cfg.diverge_factor`` times the first, stops training: ``history.diverged_at``.
+    the global step), on the loss's axis; ``train_loss_epoch`` at each epoch's last step.
+    A non-finite loss, or one above ``train_cfg.diverge_factor`` times the first, stops
+    training: ``history.diverged_at``.
     """
     sink = sink or NullSink()
     net = make_network(data, model_cfg, seed)
@@ -129,10 +107,13 @@ def train(
     split_labels = {split: labels_of(t) for split, _, t in data.splits()}  # once, not per batch
     labels, blocked = split_labels["train"], BlockedAccuracy(net)
     step = STEPS[train_cfg.gradient, train_cfg.impl](net, train_cfg, data.x_train, labels)
-    per_epoch = max(len(labels) / train_cfg.batch_size, 1.0)
-    history = History(losses=np.empty(train_cfg.iters))
+    per_epoch, iters = (
+        epoch_length(len(labels), train_cfg.batch_size),
+        iterations(train_cfg, len(labels)),
+    )
+    history = History(losses=np.empty(iters), per_epoch=per_epoch)
     batches = batch_indices(
-        np.random.default_rng(batch_seed), len(labels), train_cfg.batch_size, train_cfg.iters
+        np.random.default_rng(batch_seed), len(labels), train_cfg.batch_size, iters
     )
     diverge_factor = float(train_cfg.diverge_factor)  # once: a config lookup costs ~30 µs
     sent = 0
@@ -147,48 +128,15 @@ def train(
                 if progress:
                     progress.iteration(i, loss)
                 if is_epoch_start(i, per_epoch):
-                    sent = _send_losses(sink, history, sent)
+                    sent = send_losses(sink, history, sent)
+                    if i:
+                        send_epoch_loss(sink, history, i)  # the epoch that ended
                     measured = measure(blocked, data, split_labels)
-                    _record_epoch(i, measured, history, sink, progress)
+                    record_evaluation(history, i, measured, sink, progress)
                 elif i + 1 - sent >= SEND_EVERY:
-                    sent = _send_losses(sink, history, sent)
+                    sent = send_losses(sink, history, sent)
     finally:
-        _send_losses(sink, history, sent)
+        send_losses(sink, history, sent)
+    if history.diverged_at is None:
+        send_epoch_loss(sink, history, history.iters_run)  # the last, whole or not
     return net, history
-
-
-def _send_losses(sink: MetricsSink, history: History, sent: int) -> int:
-    """Send the losses not sent yet; returns how many have been sent."""
-    done = history.iters_run
-    if done > sent:
-        sink.log_series("train_loss", np.arange(sent, done), history.losses[sent:done])
-    return done
-
-
-def measure(
-    blocked: BlockedAccuracy, data: Dataset, labels: dict[str, np.ndarray]
-) -> dict[str, float]:
-    """An epoch's evaluation of ``blocked.net`` on the whole sets: ``train_acc``, ``val_acc``
-    and ``val_loss`` (when rows are held out) and ``test_acc``; ``labels``: each split's
-    (N,). ``BlockedAccuracy`` gives ``net.accuracy``'s numbers exactly, faster."""
-    measured = {"train_acc": blocked.accuracy(data.x_train, labels["train"])}
-    if "val" in labels:
-        val = split_metrics(blocked.net, data.x_val, labels["val"])
-        measured["val_acc"], measured["val_loss"] = val[:2]
-    measured["test_acc"] = blocked.accuracy(data.x_test, labels["test"])
-    return measured
-
-
-def _record_epoch(
-    i: int, measured: dict[str, float], history: History, sink: MetricsSink, progress
-) -> None:
-    """Add the evaluation at iteration ``i`` (``measure``'s) to ``history``; send it to
-    ``sink`` and ``progress``."""
-    epoch = len(history.epochs)
-    history.add_evaluation(i, measured)
-    step = np.array([i])  # the loss's x-axis: accuracies line up with it on one chart
-    for key, value in measured.items():
-        sink.log_series(key, step, np.array([value]))
-    sink.log_series("epoch", step, np.array([epoch]))
-    if progress:
-        progress.epoch(epoch, i, measured)

@@ -29,6 +29,7 @@ from pipeline.tracking.store import check_store, resolve_uri
 from pipeline.validation import validate
 
 HYDRA_FLAGS_WE_CHECK = ("-m", "--multirun")
+BUDGET_KEYS = ("train.iters", "train.epochs")  # a run's length: one is set, the other null
 PLUGIN_EXTRAS = " (more come with the extras: pip install -e '.[ray]', '.[slurm]', '.[optuna]')"
 TYPE_NAMES = {"Float": "a number", "Integer": "an integer", "Boolean": "true or false"}
 
@@ -185,6 +186,26 @@ def _keys_under(parent: str) -> str:
         node = compose("config")
     node = OmegaConf.select(node, parent) if parent else node
     return ", ".join(str(k) for k in node) if node is not None else "?"
+
+
+def with_command_line_budget(argv: list[str]) -> list[str]:
+    """``python -m pipeline`` arguments ``argv``, with the other key of ``BUDGET_KEYS`` set to
+    null when they give one of them a value: a length typed on the command line replaces
+    the one a preset sets (``sweep=default`` sets ``train.epochs``; ``train.iters=1`` then
+    runs one iteration). Giving both a value is refused (``ConfigError``)."""
+    try:
+        parsed = OverridesParser.create().parse_overrides([a for a in argv if a[:1] != "-"])
+    except Exception:  # noqa: BLE001 - a malformed override: preflight's check names it
+        return argv
+    named = {o.get_key_element().lstrip("+~"): o.value() is not None for o in parsed}
+    given = [key for key in BUDGET_KEYS if named.get(key)]
+    if len(given) > 1:
+        raise ConfigError(
+            "train.iters and train.epochs are both given; allowed: one of them (a run's length "
+            "in iterations or in passes over the training rows)"
+        )
+    others = [key for key in BUDGET_KEYS if given and key not in named]
+    return [*argv, *(f"{key}=null" for key in others)]
 
 
 def asks_multirun(argv: list[str]) -> bool:

@@ -39,11 +39,13 @@ BEST_PREFIX = "best."  # the parent's params of the chosen config: best.train.lr
 
 @dataclass(frozen=True)
 class Summary:
-    """A sweep's jobs (``rows``, one per job: ``summary.csv``), its configs (``configs``:
-    their replicates, in sweep order), those that could be chosen, best first (``ranking``),
-    and whether its jobs trained networks (``trained``; else they ran a lesson)."""
+    """A sweep's jobs (``rows``, one per job: ``summary.csv``; ``params``: each job's run's
+    params, all of them), its configs (``configs``: their replicates, in sweep order), those
+    that could be chosen, best first (``ranking``), and whether its jobs trained networks
+    (``trained``; else they ran a lesson)."""
 
     rows: list[dict[str, Any]]
+    params: list[dict[str, str]]
     configs: list[Candidate]
     ranking: list[Candidate]
     trained: bool
@@ -106,8 +108,9 @@ def summarize(parent: MlflowRun, sweep_dir: Path, axes: list[str]) -> Summary:
     runs = sweep_jobs(parent.client, parent.run_id)
     rows = summary_rows(runs, parent.run_id, axes)
     jobs = selection_jobs(rows, runs)
-    trained = any(run.data.params.get("task") == Task.TRAIN for _, run in runs)
-    summary = Summary(rows, candidates(jobs), ranked(jobs), trained)
+    params = [run.data.params for _, run in runs]
+    trained = any(p.get("task") == Task.TRAIN for p in params)
+    summary = Summary(rows, params, candidates(jobs), ranked(jobs), trained)
     sweep_dir.mkdir(parents=True, exist_ok=True)
     write_csv(sweep_dir / "summary.csv", rows)
     parent.log_artifact(sweep_dir / "summary.csv", None)
@@ -115,7 +118,6 @@ def summarize(parent: MlflowRun, sweep_dir: Path, axes: list[str]) -> Summary:
         write_csv(sweep_dir / "configs.csv", config_rows(summary))
         parent.log_artifact(sweep_dir / "configs.csv", None)
     if axes and trained:
-        params = [run.data.params for _, run in runs]
         log_comparisons(parent, rows, summary.configs, params, sweep_dir, axes)
     selected = summary.selected
     if selected is not None:

@@ -44,13 +44,39 @@ def noise_text(winner: Candidate, runner_up: Candidate) -> str:
     return f"Clear: the gap, {gap:.4f}, exceeds {NOISE_SES:g} standard errors ({bar:.4f})."
 
 
+def length_text(summary: Summary) -> str:
+    """How long the jobs trained: ``10 epochs each (train.epochs): the same data for every
+    batch size: 10,000 iterations at batch 50, ...``, or the iterations and the epochs they
+    came to per batch size (as finished jobs ran them)."""
+    lengths = {(p.get("train.iters"), p.get("train.epochs")) for p in summary.params}
+    if len(lengths) != 1:
+        return "the jobs' lengths differ (their train.iters and train.epochs)"
+    iters, epochs = lengths.pop()
+    ran = {}  # batch size -> (iterations, epochs) a finished job ran
+    for p, row in zip(summary.params, summary.rows, strict=True):
+        if row["status"] == "FINISHED" and "metrics.iters_run" in row:
+            ran[int(p["train.batch_size"])] = (row["metrics.iters_run"], row["metrics.epochs_run"])
+    by_batch = sorted(ran.items())
+    if epochs != "None":
+        each = ", ".join(f"{i:,.0f} iterations at batch {b}" for b, (i, _) in by_batch)
+        count = f"{float(epochs):g} epoch{'s' * (float(epochs) != 1)}"
+        return f"{count} each (train.epochs): the same data for every batch size: {each}"
+    each = ", ".join(f"{e:.3g} epochs at batch {b}" for b, (_, e) in by_batch)
+    unequal = "; unequal data across batch sizes" if len(ran) > 1 else ""
+    return f"{iters} iterations each (train.iters): {each}{unequal}"
+
+
 def markdown(summary: Summary) -> list[str]:
-    """The description's lines on the choice (none for a sweep of lessons)."""
-    selected = summary.selected
+    """The description's lines on the jobs' length and the choice (none for lessons)."""
+    if not summary.trained:
+        return []
+    length, selected = f"**Length**: {length_text(summary)}.", summary.selected
     if selected is None:
-        return [_nothing_chosen(summary)] if summary.trained else []
+        return [length, "", _nothing_chosen(summary)]
     winner, *rest = summary.ranking
     lines = [
+        length,
+        "",
         f"**Chosen by validation accuracy** (`{SELECT_BY}`, mean over each config's seeds; "
         "`configs.csv` ranks every config):",
         "",
@@ -73,13 +99,15 @@ def markdown(summary: Summary) -> list[str]:
 
 
 def terminal(summary: Summary) -> list[str]:
-    """The lines printed at the sweep's end on the choice (none for a sweep of lessons)."""
-    selected = summary.selected
+    """The lines printed at the sweep's end on the jobs' length and the choice (none for
+    lessons)."""
+    if not summary.trained:
+        return []
+    lines, selected = [f"length: {length_text(summary)}"], summary.selected
     if selected is None:
-        plain = _nothing_chosen(summary).replace("**", "").replace("`", "")
-        return [plain] if summary.trained else []
+        return [*lines, _nothing_chosen(summary).replace("**", "").replace("`", "")]
     winner, *rest = summary.ranking
-    lines = [f"chosen by validation accuracy: {config_text(winner)}: {score_text(winner)}"]
+    lines.append(f"chosen by validation accuracy: {config_text(winner)}: {score_text(winner)}")
     if rest:
         lines.append(f"runner-up: {config_text(rest[0])}: {score_text(rest[0])}")
         lines.append(noise_text(winner, rest[0]))

@@ -54,7 +54,9 @@ def figure_makers(rng: np.random.Generator) -> dict:
     grid = [{"a": a, "b": b, "train.lr": lr} for a in "123" for b in "456" for lr in "789"]
     makers = {
         "loss_curve (6,000 points)": lambda: training.loss_curve(losses),
-        "accuracy_curves (11 epochs)": lambda: training.accuracy_curves(*rng.random((2, 11))),
+        "accuracy_curves (11 epochs)": lambda: training.accuracy_curves(
+            np.arange(11.0), *rng.random((2, 11))
+        ),
         "confusion_matrix (10 x 10)": lambda: training.confusion_matrix(counts),
         "misclassified (25 digits)": lambda: digits.misclassified(images, *labels, 60, 100),
         "sweep loss_panels (27 x 6,000)": lambda: sweep_losses.loss_panels(

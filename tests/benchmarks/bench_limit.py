@@ -42,19 +42,19 @@ def sweep_jobs(overrides: list[str]) -> list[dict[str, int]]:
 
     from pipeline.config import CONF_DIR, register_schema
     from pipeline.stages.data import shape
-    from pipeline.stages.train import is_epoch_start
+    from pipeline.stages.train import epoch_length, is_epoch_start, iterations
     from pipeline.sweeps.job_configs import compose_job
-    from pipeline.sweeps.preflight import base_config, job_overrides
+    from pipeline.sweeps.preflight import base_config, job_overrides, with_command_line_budget
 
     register_schema()
-    args = ["sweep=default", *overrides]
+    args = with_command_line_budget(["sweep=default", *overrides])
     jobs = []
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         for job in job_overrides(base_config(args), args, multirun=True):
             cfg = compose_job(job)
             sizes = shape(cfg.data)
-            batch, iters = cfg.train.batch_size, cfg.train.iters
-            per_epoch = max(sizes.train / batch, 1.0)
+            batch, iters = cfg.train.batch_size, iterations(cfg.train, sizes.train)
+            per_epoch = epoch_length(sizes.train, batch)
             evals = sum(is_epoch_start(i, per_epoch) for i in range(iters))
             jobs.append(
                 {"batch": batch, "hidden": cfg.model.hidden_size, "iters": iters,
@@ -81,7 +81,7 @@ def time_shape(
     """Seconds of one step and one evaluation pass at these shapes: products alone, and
     whole (the train stage's ``measure``)."""
     from pipeline.stages.data import Dataset
-    from pipeline.stages.train import measure
+    from pipeline.stages.evaluate import measure
     from scratchnn import TwoLayerNet
     from scratchnn.fast.accuracy import BlockedAccuracy
     from scratchnn.fast.step import FusedStep

@@ -39,7 +39,8 @@ from timing import ROOT, template_store, timed_pipeline
 from pipeline.config import compute_dtype, register_schema
 from pipeline.loopback import HOST
 from pipeline.stages.data import load_data
-from pipeline.stages.train import NullSink, train
+from pipeline.stages.history import NullSink
+from pipeline.stages.train import train
 from pipeline.tools.processes import answers, free_port, stop_group
 from pipeline.tracking.messages import EndRun, OpenStore, StartRun, now_ms
 from pipeline.tracking.recorder import JobInfo, Recorder, RunSink
