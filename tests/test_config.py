@@ -160,11 +160,9 @@ def test_the_default_sweep_gives_every_batch_size_the_same_data():
     from pipeline.sweeps.preflight import check
 
     jobs = check(["sweep=default"], multirun=True)
-    assert {job.train.epochs for job in jobs} == {10} and {job.train.iters for job in jobs} == {
-        None
-    }
+    assert {(job.train.epochs, job.train.iters) for job in jobs} == {(12, None)}
     lengths = {job.train.batch_size: iterations(job.train, 50000) for job in jobs}
-    assert lengths == {50: 10000, 100: 5000, 200: 2500}  # 500,000 rows each
+    assert lengths == {50: 12000, 100: 6000, 200: 3000}  # 600,000 rows each
 
 
 @pytest.mark.parametrize(

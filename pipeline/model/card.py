@@ -11,8 +11,8 @@ from pipeline.stages.selection import REPORTED, SELECT_BY
 DATA_TAG = "data_sha256"  # a run's tag: the sha256 of the data it trained and tested on
 COPIED_TAGS = (DATA_TAG, "weights_sha256")  # run tags a logged model and a version repeat
 DESCRIBED = (
-    "data.name", "data.val_size", "model.hidden_size", "model.activation", "train.optimizer",
-    "train.lr", "train.batch_size", "train.iters", "seed",
+    "data.name", "data.val_size", "data.dtype", "model.hidden_size", "model.activation",
+    "train.optimizer", "train.lr", "train.batch_size", "train.iters", "train.epochs", "seed",
 )  # the run params a version's description names  # fmt: skip
 
 
