@@ -58,18 +58,21 @@ def test_a_run_that_predates_a_metric_still_reruns_identically(outputs, capsys):
 
 
 def test_a_run_from_before_the_validation_split_reruns_as_it_ran(outputs, capsys):
-    """A run logged before ``data.val_size`` and ``data.seed`` existed trained on every
-    training row, on a synthetic set generated from its own seed: its config has neither
-    key, and the rerun takes the values that compute as it did (``PREDATED``), not today's
-    defaults (10,000 / 200 rows held out, data seed 0)."""
+    """A run logged before ``data.val_size``, ``data.seed`` and ``train.epochs`` existed
+    trained on every training row, on a synthetic set generated from its own seed, for its
+    ``train.iters``: its config has none of the three keys, and the rerun takes the values
+    that compute as it did (``PREDATED``), not today's defaults (rows held out, data seed 0)."""
     cfg = compose_config(outputs, *SMALL, "seed=3", "data.val_size=0", "data.seed=null")
     run_id = run(cfg, JobInfo(output_dir=outputs / "job"))["run_id"]
     uri = f"sqlite:///{outputs}/mlflow.db"
     artifacts = MlflowClient(uri).get_run(run_id).info.artifact_uri.removeprefix("file://")
     logged = Path(artifacts) / "config" / "config_resolved.yaml"
     text = logged.read_text()
-    assert "  val_size: 0\n" in text and "  seed: null\n" in text
-    logged.write_text(text.replace("  val_size: 0\n", "").replace("  seed: null\n", ""))
+    predated = ("  val_size: 0\n", "  seed: null\n", "  epochs: null\n")
+    for line in predated:
+        assert line in text
+        text = text.replace(line, "")
+    logged.write_text(text)
     assert rerun(run_id, uri, str(outputs)) == 0
     printed = capsys.readouterr().out
     assert "identical: rerun" in printed and "val_acc" not in printed
