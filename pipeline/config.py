@@ -23,8 +23,8 @@ CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 PROGRESS = ("auto", "bar", "lines", "none")
 # A key's value for the runs logged before it existed, where today's default would change
 # what they compute (``as_logged``): no validation split, synthetic data from the run's seed,
-# a length in iterations.
-PREDATED = {"data": {"val_size": 0, "seed": None}, "train": {"epochs": None}}
+# the first rows as subsets, a length in iterations.
+PREDATED = {"data": {"val_size": 0, "seed": None, "subset": "first"}, "train": {"epochs": None}}
 
 
 class Task(StrEnum):
@@ -42,8 +42,11 @@ class ConfigError(ValueError):
 @dataclass
 class DataConfig:
     name: str = MISSING  # a dataset of pipeline.stages.data.DATASETS: mnist | synthetic
-    n_train: int | None = MISSING  # the first n rows not held out; null = all of them (MNIST)
-    n_test: int | None = MISSING
+    n_train: int | None = MISSING  # n of the rows not held out (MNIST); null = all of them
+    n_test: int | None = MISSING  # n of the test rows (MNIST); null = all of them
+    subset: str | None = None  # MNIST: which rows n_train / n_test take: random (a fixed
+    # random choice, the same for every job: stages.data.split) | first (the file's first n,
+    # a biased sample). The synthetic set generates n_train / n_test rows: no subset
     val_size: int = MISSING  # training rows held out for validation (stages.data.split)
     dtype: str = "auto"  # float32 | float64 | auto: float32 for analytic training, else float64
     # (a run's params hold the dtype it computed in: auto is resolved before they are logged)
@@ -142,6 +145,14 @@ def project_config() -> DictConfig:
     register_schema()
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         return compose("config")
+
+
+def dataset_config(name: str) -> DictConfig:
+    """The ``data`` node of ``conf/config.yaml`` composed with ``data=<name>``: the dataset as
+    a run gets it by default (e.g. mnist: every row; synthetic: 1,000 training rows)."""
+    register_schema()
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose("config", overrides=[f"data={name}"]).data
 
 
 def as_logged(logged: DictConfig) -> DictConfig:

@@ -80,11 +80,28 @@ def test_mnist_holds_out_a_validation_split_by_default(make_cfg):
 
 
 def test_a_logged_config_predating_a_key_gets_the_value_that_computes_as_it_did():
-    old = OmegaConf.create({"data": {"name": "mnist", "n_train": None, "n_test": None}})
+    old = OmegaConf.create({"data": {"name": "mnist", "n_train": 500, "n_test": None}})
     assert as_logged(old).data.val_size == 0 and as_logged(old).data.seed is None
+    assert as_logged(old).data.subset == "first"  # its n_train=500 was the first 500 rows
     assert as_logged(old).train.lr == 0.1  # a key without a PREDATED value: today's default
-    new = OmegaConf.create({"data": {"name": "mnist", "val_size": 5, "seed": 2}})
+    validate(as_logged(old))
+    new = OmegaConf.create(
+        {"data": {"name": "mnist", "val_size": 5, "seed": 2, "subset": "random"}}
+    )
     assert (as_logged(new).data.val_size, as_logged(new).data.seed) == (5, 2)
+    assert as_logged(new).data.subset == "random"
+
+
+def test_mnist_subsets_are_random_or_first(make_cfg):
+    assert make_cfg(data="mnist").data.subset == "random"  # conf/data/mnist.yaml's
+    validate(make_cfg("data.subset=first", "data.n_test=5000", data="mnist"))
+    for value, shown in (("middle", "'middle'"), ("null", "None")):
+        with pytest.raises(ConfigError) as error:
+            validate(make_cfg(f"data.subset={value}", data="mnist"))
+        message = f"data.subset={shown} is not allowed; allowed: random, first"
+        assert str(error.value) == message
+    assert make_cfg().data.subset is None  # the synthetic set generates its rows
+    validate(make_cfg())
 
 
 def test_mnist_subsets_beyond_the_data_are_refused(make_cfg):

@@ -43,6 +43,7 @@ from pipeline.tools import data as data_tool
 REPO = Path(__file__).resolve().parents[1]
 REAL_FROM_WHEEL = src.from_wheel
 REAL_FROM_DOWNLOAD = src.from_download
+USER_DATA_DIR = default_data_dir()  # read before the autouse fixture points it at tmp_path
 MNIST_SHA256 = {  # independent copy of /work/shared/mnist-sha256.txt
     "train_images": "741c988805d008ac6e4c904b69001ba184c24b2c540a4ef403f4c71b676cf757",
     "train_labels": "1feba77c54802fa5339a11837ea4b2866434b83314ec45192930f1df69120c13",
@@ -460,8 +461,8 @@ SYNTHETIC = dict(n_train=1000, n_test=200, n_features=64, n_classes=10)  # synth
 def test_load_data_mnist_subset_dtype_one_hot(fake_mnist, dtype):
     write_idx_set(fake_mnist.data_dir, fake_mnist.arrays)
     data_dir = str(fake_mnist.data_dir)
-    fields = {"n_train": 10, "n_test": 5, "one_hot": True, "data_dir": data_dir, "val_size": 0}
-    ds = load_data(cfg("mnist", **fields), dtype, seed=3)
+    first = {"data_dir": data_dir, "val_size": 0, "subset": "first"}
+    ds = load_data(cfg("mnist", n_train=10, n_test=5, one_hot=True, **first), dtype, seed=3)
     assert isinstance(ds, Dataset) and ds.n_classes == 10
     assert ds.x_train.shape == (10, 16) and ds.x_test.shape == (5, 16)
     for x in (ds.x_train, ds.x_test, ds.t_train, ds.t_test):
@@ -474,8 +475,7 @@ def test_load_data_mnist_subset_dtype_one_hot(fake_mnist, dtype):
     assert full.x_train.shape == (50, 16) and full.t_train.dtype == np.int64
     assert full.x_train.dtype == np.float64 and full.sha256 != ds.sha256
     assert full.x_val.shape == (0, 16) and [s for s, _, _ in full.splits()] == ["train", "test"]
-    fields = {"n_train": 10, "n_test": 5, "data_dir": data_dir, "val_size": 0}
-    again = load_data(cfg("mnist", **fields), "float64", 0)
+    again = load_data(cfg("mnist", n_train=10, n_test=5, **first), "float64", 0)
     assert again.sha256 == ds.sha256 and len(ds.sha256) == 64
 
 
@@ -500,13 +500,56 @@ def test_the_validation_rows_are_held_out_of_the_training_rows_whatever_the_seed
     assert (train_5, val_5) == (train, val) and other_seed.digests == ds.digests
     smaller, _, val_small = split(val_size=4)
     assert set(val_small) < set(val)  # a smaller split holds out a subset: nested
-    subset, train_sub, val_sub = split(n_train=7)
-    assert val_sub == val and train_sub == train[:7]  # the first n of the rows left
+    _, train_first, val_first = split(n_train=7, subset="first")
+    assert val_first == val and train_first == train[:7]  # the first n of the rows left
+    subset, train_sub, val_sub = split(n_train=7)  # data.subset=random: n of the rows left
+    assert val_sub == val and set(train_sub) < set(train) and train_sub == sorted(train_sub)
     assert subset.digests["val"] == ds.digests["val"] != smaller.digests["val"]
     assert subset.digests["train"] != ds.digests["train"]
     assert len({ds.digests[s] for s in ("train", "val", "test")}) == 3
     assert subset.digests["test"] == ds.digests["test"]
     assert len({ds.sha256, smaller.sha256, subset.sha256}) == 3
+
+
+def test_subsets_are_a_fixed_random_choice_whatever_the_seed(fake_mnist):
+    """``data.subset=random``: n_train rows of those not held out and n_test of the test file,
+    a fixed random choice (the same for every seed, smaller in larger, in file order) whose
+    digests differ from the first n rows'; no subset (null) is every row either way."""
+    write_idx_set(fake_mnist.data_dir, fake_mnist.arrays)
+    arrays = fake_mnist.arrays
+    numbers = {
+        split: {row.tobytes(): i for i, row in enumerate(arrays[f"{split}_images"].reshape(-1, 16))}
+        for split in ("train", "test")
+    }  # random pixels: every row differs
+
+    def rows(seed=0, **fields):
+        fields = {"data_dir": str(fake_mnist.data_dir), "val_size": 10, **fields}
+        ds = load_data(cfg("mnist", **fields), "float64", seed)
+        found = [[numbers[split][np.rint(x * 255).astype(np.uint8).tobytes()] for x in xs]
+                 for split, xs in (("train", ds.x_train), ("test", ds.x_test))]  # fmt: skip
+        return ds, *found
+
+    whole, train_all, _ = rows()
+    ds, train, test = rows(n_train=20, n_test=10)
+    assert len(train) == 20 and set(train) < set(train_all) and train == sorted(train)
+    assert len(test) == 10 and test == sorted(test) and test != list(range(10))
+    assert train != train_all[:20]  # not the first rows left
+    np.testing.assert_array_equal(ds.t_test, arrays["test_labels"][test])
+    other_seed, train_7, test_7 = rows(seed=7, n_train=20, n_test=10)
+    assert (train_7, test_7) == (train, test) and other_seed.digests == ds.digests
+    assert other_seed.sha256 == ds.sha256
+    _, train_small, test_small = rows(n_train=5, n_test=4)
+    assert set(train_small) < set(train) and set(test_small) < set(test)  # nested
+    first, _, test_first = rows(n_train=20, n_test=10, subset="first")
+    assert test_first == list(range(10)) and first.digests["test"] != ds.digests["test"]
+    assert first.digests["train"] != ds.digests["train"] and first.sha256 != ds.sha256
+    assert first.digests["val"] == ds.digests["val"]
+    every = rows(subset="first")[0]
+    assert every.digests == whole.digests and every.sha256 == whole.sha256
+    for x, y in zip(every.splits(), whole.splits(), strict=True):
+        np.testing.assert_array_equal(x[1], y[1])
+    with pytest.raises(ValueError, match=r"^data.subset='middle' is not allowed; allowed: random"):
+        rows(n_test=10, subset="middle")
 
 
 def test_a_split_of_none_keeps_the_data_digests_runs_had_before_it():
@@ -698,3 +741,29 @@ def test_real_mnist_fetch_verify_and_warm_load(tmp_path, caplog):
     assert x_train.shape == (60000, 784) and x_test.shape == (10000, 784)
     assert t_train.shape == (60000, 10) and t_test.sum(axis=0).tolist() == TEST_COUNTS
     assert 0.0 == x_train.min() and x_train.max() == 1.0
+
+
+DEFAULT_MNIST_DIGESTS = {  # conf/data/mnist.yaml's data, from the code before data.subset
+    "sha256": "1e193807384c2e9961c8ea21c457af1a8027af0025ba7e3d96407103a647ef14",
+    "train": "b8a850ea952c479adb589a01306247233ae909b8b95bf89b7e3be51c4922107f",
+    "val": "bcd35af316e854576b267fdec91f3f5171cc536e33e32ef878dcb7c4d4c183a8",
+    "test": "21f97fc91bab5ff579432bc6f33af782a22a3909c0bd7922e45c30cdf06fab07",
+}
+
+
+@pytest.mark.slow
+def test_real_mnist_subsets_are_random_and_whole_splits_keep_their_digests():
+    """The real MNIST (the user's cache, fetched if missing): ``n_test=5000`` takes other
+    rows than the first 5,000, the same whatever the run's seed; no subset (the default run)
+    keeps the digests the data stage had before ``data.subset`` (pinned from that code)."""
+
+    def digests(seed: int = 0, **fields) -> dict[str, str]:
+        ds = load_data(cfg("mnist", data_dir=str(USER_DATA_DIR), **fields), "float32", seed)
+        return {"sha256": ds.sha256, **ds.digests}
+
+    random_0, random_1 = (digests(seed, n_train=1000, n_test=5000) for seed in (0, 1))
+    first = digests(n_train=1000, n_test=5000, subset="first")
+    assert random_0 == random_1
+    assert random_0["test"] != first["test"] and random_0["train"] != first["train"]
+    assert random_0["sha256"] != first["sha256"] and random_0["val"] == first["val"]
+    assert digests() == digests(subset="first") == DEFAULT_MNIST_DIGESTS

@@ -22,7 +22,7 @@ from pipeline.tracking.datasets import datasets
 from pipeline.tracking.logged_model import new_logged_model
 from pipeline.tracking.mlflow_run import MlflowRun
 from pipeline.tracking.recorder import JobInfo
-from pipeline.tracking.registry import check_alias, has_model, register
+from pipeline.tracking.registry import check_alias, evaluation, has_model, register
 from pipeline.tracking.store import TrackingError
 from scratchnn import TwoLayerNet
 from tests.conftest import compose_config, run_pipeline
@@ -201,9 +201,9 @@ def test_registering_makes_a_described_tagged_version_the_alias_points_at(logged
 
 @pytest.fixture(scope="module")
 def rivals(logged):
-    """Runs in the store of ``logged`` (the best of them): {"low", "mid", "other"} -> run id,
-    low and mid worse on the same validation rows, other judged on other rows (other
-    synthetic data: ``data.seed=1``)."""
+    """Runs in the store of ``logged`` (the best of them): {"low", "mid", "other", "no_val"}
+    -> run id, low and mid worse on the same validation rows, other judged on other rows
+    (other synthetic data: ``data.seed=1``), no_val without a validation split."""
     client, _, _, _ = logged
     outputs = Path(client.tracking_uri.removeprefix("sqlite:///")).parent
     found = {}
@@ -211,6 +211,7 @@ def rivals(logged):
         ("low", ("train.lr=0.01", "train.iters=10")),
         ("mid", ("train.iters=80",)),
         ("other", ("train.lr=0.01", "train.iters=10", "data.seed=1")),
+        ("no_val", ("train.lr=0.01", "train.iters=10", "data.val_size=0")),
     ):
         cfg = compose_config(outputs, *OVERRIDES, *overrides, "tracking.writer_process=false")
         found[name] = run(cfg, JobInfo(output_dir=outputs / name))["run_id"]
@@ -231,12 +232,29 @@ def test_the_alias_moves_only_to_a_better_model_on_the_same_validation_rows(logg
         f"registered: models:/ranked/3 (run {best}) as champion (val_acc {acc[best]:.4f} > "
         f"champion v1's {acc[mid]:.4f})",
         f"registered: models:/ranked/4 (run {other}) as challenger (val_acc {acc[other]:.4f}; "
-        "champion v3 was judged on other validation data: not comparable); champion stays at "
+        "champion v3 was judged on other evaluation data: not comparable); champion stays at "
         "version 3",
     ]
     aliases = [client.get_model_version("ranked", str(v)).aliases for v in (1, 2, 3, 4)]
     assert aliases == [[], [], ["champion"], ["challenger"]]
     assert client.get_model_version_by_alias("ranked", "champion").run_id == best
+
+
+def test_a_run_without_a_validation_split_is_judged_on_its_test_rows(logged, rivals, uri):
+    client, best, _, _ = logged
+    judged = {name: evaluation(client.get_run(rivals[name])) for name in ("no_val", "low")}
+    no_val_run = client.get_run(rivals["no_val"])
+    assert judged["no_val"].key == "final_test_acc"
+    assert judged["no_val"].score == no_val_run.data.metrics["final_test_acc"]
+    assert judged["no_val"].digest == datasets(no_val_run)["test"][1]
+    assert judged["low"].key == "final_val_acc"
+    assert not judged["no_val"].comparable(judged["low"])
+    register(client, rivals["no_val"], "test-judged", "champion")
+    line = register(client, best, "test-judged", "champion").line()
+    assert line.endswith(
+        "champion v1 was judged on other evaluation data: not comparable); champion stays at "
+        "version 1"
+    )
 
 
 def test_registering_needs_the_stores_uri_as_the_processs(logged, monkeypatch):
@@ -339,3 +357,30 @@ def test_a_bad_alias_stops_a_sweep_before_it_starts(tmp_path):
         "error: tracking.model_alias='v1' is not allowed; allowed: letters, digits, _ and -, "
         "other than latest, v<number> and challenger"
     )
+
+
+@pytest.mark.slow
+def test_a_quick_sweep_on_a_subset_never_takes_the_champion(tmp_path, monkeypatch):
+    """The sequence that once handed the champion to a chance-level network: a sweep, then a
+    sweep of 50 iterations on 100 training rows. The second is judged on the same
+    validation rows (its training subset is not other evaluation data) and loses."""
+    common = ("--multirun", "data=synthetic", "train.lr=0.5,0.1", f"outputs_dir={tmp_path}")
+    first = run_pipeline(*common, "train.iters=300")
+    assert first.returncode == 0, first.stderr[-2000:]
+    quick = run_pipeline(*common, "train.iters=5", "data.n_train=100")
+    assert quick.returncode == 0, quick.stderr[-2000:]
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    client = MlflowClient(uri)
+    champion = client.get_model_version_by_alias("scratchnn-synthetic", "champion")
+    challenger = client.get_model_version_by_alias("scratchnn-synthetic", "challenger")
+    assert (str(champion.version), str(challenger.version)) == ("1", "2")
+    held, new = (client.get_run(v.run_id) for v in (champion, challenger))
+    scores = [run.data.metrics["final_val_acc"] for run in (new, held)]
+    assert scores[0] < scores[1]
+    assert datasets(new)["validation"] == datasets(held)["validation"]
+    assert datasets(new)["training"][1] != datasets(held)["training"][1]
+    assert (
+        f"registered: models:/scratchnn-synthetic/2 (run {new.info.run_id}) as challenger "
+        f"(val_acc {scores[0]:.4f} <= champion v1's {scores[1]:.4f}); champion stays at version 1"
+    ) in quick.stdout.splitlines()

@@ -8,10 +8,13 @@ from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
+from omegaconf import OmegaConf
 
 from pipeline.run import run
+from pipeline.tools import serve
 from pipeline.tools.rerun import rerun
 from pipeline.tracking.recorder import JobInfo
+from pipeline.tracking.reuse import lacks, reusable
 from tests.conftest import compose_config, run_pipeline
 
 SMALL = ("train.iters=60", "train.batch_size=50", "train.lr=1.0", "model.hidden_size=8")
@@ -96,6 +99,26 @@ def test_rerun_of_an_altered_config_reports_the_difference(original, capsys):
     assert "first difference: " in printed and "train_loss at step 1" in printed
 
 
+def test_a_store_of_its_own_keeps_its_artifacts_beside_it_and_moves_whole(outputs, capsys):
+    """``tracking.uri=sqlite:///<dir>/x.db``: the runs' files go to ``<dir>/mlartifacts``, not
+    the project's outputs; after the folder is moved, `make rerun` and `make serve` find
+    them beside the file."""
+    first, moved = outputs / "store", outputs / "moved"
+    cfg = compose_config(outputs / "project", *SMALL, f"tracking.uri=sqlite:///{first}/x.db")
+    run_id = run(cfg, JobInfo(output_dir=outputs / "job"))["run_id"]
+    assert not (outputs / "project" / "mlartifacts").exists()
+    config = "config/config_resolved.yaml"
+    assert (first / "mlartifacts" / run_id / "artifacts" / config).is_file()
+    assert list(first.glob("mlartifacts/models/*/artifacts/MLmodel"))
+    shutil.move(first, moved)
+    uri = f"sqlite:///{moved}/x.db"
+    source = serve.run_to_serve(uri, run_id, "scratchnn", "synthetic")[1]
+    assert source.startswith(f"file://{moved}/mlartifacts/") and source.endswith("/artifacts")
+    assert Path(source.removeprefix("file://"), "MLmodel").is_file()
+    assert rerun(run_id, uri, str(outputs / "project")) == 0
+    assert "identical: rerun" in capsys.readouterr().out
+
+
 def _sweep(out: Path, *args: str):
     done = run_pipeline("--multirun", "sweep=small", f"outputs_dir={out}", "train.iters=40", *args)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -136,6 +159,31 @@ def test_an_interrupted_sweep_resumes_with_only_the_missing_jobs(outputs):
 
 
 @pytest.mark.slow
+def test_a_resume_runs_again_the_jobs_that_lack_what_it_asks_for(outputs):
+    """Jobs that finished with ``tracking.log_model=false`` are not reused by a sweep that logs
+    models: they run again, and the sweep registers its chosen model. A resume that reuses
+    every job lists them, linked, in its parent's description."""
+    _sweep(outputs, "tracking.log_model=false", "tracking.registered_model=null")
+    done = _sweep(outputs)
+    client = MlflowClient(f"sqlite:///{outputs}/mlflow.db")
+    experiment_id = client.get_experiment_by_name("scratchnn").experiment_id
+    assert "reused: finished earlier" not in done.stdout
+    logs = [path.read_text() for path in outputs.glob("sweeps/*/*/*/__main__.log")]
+    assert sum("without what tracking.log_model=true asks for" in text for text in logs) == 4
+    assert "registered: models:/scratchnn-synthetic/1" in done.stdout
+    assert "nothing registered" not in done.stdout + done.stderr
+    resumed = _sweep(outputs)
+    assert resumed.stdout.count("reused: finished earlier") == 4
+    parent = _parents(client)[-1]
+    rows = _summary(client, parent.info.run_id, outputs)
+    note = parent.data.tags["mlflow.note.content"]
+    assert "**Reused jobs**" in note
+    for row in rows:
+        page = f"#/experiments/{experiment_id}/runs/{row['run_id']}?workflowType=machine_learning"
+        assert f"[{row['run_id'][:8]}]({page})" in note
+
+
+@pytest.mark.slow
 def test_basic_and_joblib_launchers_give_identical_metrics(outputs):
     tmp_path = outputs
     one_job = ("train.lr=1.0", "model.hidden_size=16", "force=true")
@@ -154,3 +202,16 @@ def test_basic_and_joblib_launchers_give_identical_metrics(outputs):
         ]
         assert sorted(points[0]) == sorted(points[1]), key
         assert len(points[0]) > 0
+
+
+def test_a_twin_is_reused_only_if_it_holds_what_the_job_asks_for(caplog):
+    tracking = OmegaConf.create({"log_model": True, "log_figures": False})
+    bare = {"tracking.log_model": "False", "tracking.log_figures": "False"}
+    full = {"tracking.log_model": "True", "tracking.log_figures": "True"}
+    assert lacks(tracking, bare) == ["log_model"] and lacks(tracking, full) == []
+    assert lacks(OmegaConf.create({"log_model": False, "log_figures": False}), bare) == []
+    twins = [{"run_id": "new", "params": bare}, {"run_id": "old", "params": full}]
+    assert reusable(twins, tracking)["run_id"] == "old"
+    assert reusable(twins[:1], tracking) is None
+    assert "run new finished earlier without what tracking.log_model=true asks for" in caplog.text
+    assert reusable([], tracking) is None

@@ -15,7 +15,7 @@ import statistics
 import pytest
 
 from pipeline.__main__ import objective
-from pipeline.config import ConfigError
+from pipeline.config import ConfigError, dataset_config
 from pipeline.run import run
 from pipeline.stages.selection import Job, binomial_se, candidates, ranked, within_noise
 from pipeline.sweeps.ending import SweepEnd, end_sweep
@@ -78,7 +78,8 @@ def test_the_objective_of_a_search_is_the_validation_accuracy():
 
 
 def test_the_saved_view_sorts_by_validation_accuracy_beside_the_test_accuracy():
-    assert SORT_KEY == "metrics.`final_val_acc`" == view_state()["orderByKey"]
+    mnist = dataset_config("mnist")
+    assert SORT_KEY == "metrics.`final_val_acc`" == view_state(mnist)["orderByKey"]
     assert list(COLUMNS)[:2] == ["metrics.`final_val_acc`", "metrics.`final_test_acc`"]
 
 
@@ -100,7 +101,7 @@ def disagreeing(tmp_path_factory, empty_store):
     outputs = tmp_path_factory.mktemp("selection")
     shutil.copyfile(empty_store, outputs / "mlflow.db")
     uri = f"sqlite:///{outputs}/mlflow.db"
-    client, experiment = connect(uri, "scratchnn", artifact_location(uri, str(outputs)))
+    client, experiment = connect(uri, "scratchnn", artifact_location(uri))
     parent = MlflowRun.start(client, experiment, "sweep", {ROLE_TAG: "sweep"})
     runs = {}
     for number, (lr, seed) in enumerate((lr, seed) for lr in LRS for seed in SEEDS):

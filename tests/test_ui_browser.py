@@ -25,14 +25,17 @@ from html.parser import HTMLParser
 import pytest
 from mlflow.tracking import MlflowClient
 
+from pipeline.config import dataset_config
 from pipeline.tools.chromium import chromium_flags, find_chromium
 from pipeline.tools.ui import run_url, runs_url, sorted_runs_url
-from pipeline.tracking.runs_view import COLUMNS, SORT_KEY, VIEW_NAME, column, envelope, view_state
+from pipeline.tracking.runs_view import COLUMNS, SORT_KEY, column, envelope, view_state
 from tests.conftest import ROOT, run_pipeline
 from tests.services import answers, free_port, start_logged, stop_group, wait_until
 
 # 2 x 2 jobs on synthetic data, seconds each; 150 iterations: four different test accuracies
 SWEEP = ("--multirun", "sweep=small", "train.iters=150")
+# then a sweep on 100 of those rows: neither its jobs nor it are what the links show
+SUBSET_SWEEP = ("--multirun", "sweep=small", "train.iters=20", "data.n_train=100")
 INSTALL = "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium"
 PARAMS = ("train.lr", "train.batch_size", "model.hidden_size")
 NAME = column("attributes", "Run Name")
@@ -54,15 +57,29 @@ def test_every_link_opens_the_classic_layout_and_the_runs_link_the_view():
 
 
 def test_the_view_is_written_once_and_keeps_its_creation_time():
-    first = json.loads(envelope(None, 1000))
-    assert first["name"] == VIEW_NAME and first["createdAt"] == first["updatedAt"] == 1000
+    mnist = dataset_config("mnist")
+    first = json.loads(envelope(mnist, None, 1000))
+    assert first["name"] == "mnist jobs by validation accuracy"
+    assert first["createdAt"] == first["updatedAt"] == 1000
     state = json.loads(first["state"])  # the UI reads the state as a JSON string
-    assert state == view_state() and state["orderByKey"] == SORT_KEY
+    assert state == view_state(mnist) and state["orderByKey"] == SORT_KEY
     assert state["orderByAsc"] is False and state["selectedColumns"] == list(COLUMNS)
-    assert envelope(json.dumps(first), 2000) is None  # there already: not written again
-    changed = json.loads(envelope(json.dumps({**first, "state": "{}"}), 3000))
+    assert envelope(mnist, json.dumps(first), 2000) is None  # there already: not written again
+    changed = json.loads(envelope(mnist, json.dumps({**first, "state": "{}"}), 3000))
     assert (changed["createdAt"], changed["updatedAt"]) == (1000, 3000)
-    assert json.loads(envelope("not json", 4000))["createdAt"] == 4000
+    assert json.loads(envelope(mnist, "not json", 4000))["createdAt"] == 4000
+
+
+def test_the_view_shows_only_runs_on_the_datasets_default_rows():
+    assert view_state(dataset_config("mnist"))["searchFilter"] == (
+        "params.`data.name` = 'mnist' and params.`data.n_train` = 'None' and "
+        "params.`data.n_test` = 'None'"
+    )
+    assert view_state(dataset_config("synthetic"))["searchFilter"] == (
+        "params.`data.name` = 'synthetic' and params.`data.n_train` = '1000' and "
+        "params.`data.n_test` = '200'"
+    )
+    assert {column("params", "data.name"), column("params", "data.n_train")} <= set(COLUMNS)
 
 
 @pytest.fixture(scope="module")
@@ -82,16 +99,22 @@ def chromium() -> str:
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory, empty_store):
-    """A finished sweep: (outputs dir, store URI, parent run, its jobs' runs)."""
+    """A finished sweep, then a newer one on a subset: (outputs dir, store URI, the first
+    sweep's parent run, its jobs' runs)."""
     outputs = tmp_path_factory.mktemp("ui-outputs")
     shutil.copyfile(empty_store, outputs / "mlflow.db")
     done = run_pipeline(*SWEEP, f"outputs_dir={outputs}")
     assert done.returncode == 0, done.stderr[-3000:]
+    later = run_pipeline(*SUBSET_SWEEP, f"outputs_dir={outputs}")  # newer, never shown
+    assert later.returncode == 0, later.stderr[-3000:]
     uri = f"sqlite:///{outputs}/mlflow.db"
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("scratchnn").experiment_id
-    (parent,) = client.search_runs([experiment], "tags.`scratchnn.role` = 'sweep'")
-    jobs = client.search_runs([experiment], "tags.`scratchnn.role` = 'job'")
+    default_rows = "params.`data.n_train` = '1000'"
+    (parent,) = client.search_runs(
+        [experiment], f"tags.`scratchnn.role` = 'sweep' and {default_rows}"
+    )
+    jobs = client.search_runs([experiment], f"tags.`scratchnn.role` = 'job' and {default_rows}")
     assert len(jobs) == 4
     return outputs, uri, parent, jobs
 
@@ -103,7 +126,7 @@ def links(sweep, tmp_path_factory):
     port, log = free_port(), tmp_path_factory.mktemp("ui-log") / "ui.log"
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     command = [sys.executable, "-m", "pipeline.tools.ui", "--port", str(port), "--workers", "1",
-               "--outputs-dir", str(outputs)]  # fmt: skip
+               "--outputs-dir", str(outputs), "--data", "synthetic"]  # fmt: skip
     process = start_logged(command, log, cwd=ROOT, env=env)
     try:
         wait_until(lambda: answers(f"http://127.0.0.1:{port}/health"), process, log, 120, "UI")
@@ -187,7 +210,7 @@ def test_the_runs_link_shows_every_job_best_first_with_its_params(chromium, swee
     dom = rendered(chromium, url)
     text = text_of(dom)
     assert "Observability" not in text, "the GenAI layout, not the runs table"
-    assert "Jobs by validation accuracy" in text, f"the saved view is not applied: {text[:2000]}"
+    assert "synthetic jobs by validation accuracy" in text, f"no saved view: {text[:2000]}"
     rows = Grid(dom).rows
     assert len(rows) == len(jobs) + 1, rows  # each job a row of its own, and the parent
     assert all(set(COLUMNS) <= set(row) for row in rows.values()), "a column is missing"

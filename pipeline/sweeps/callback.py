@@ -131,7 +131,7 @@ def swept(config: DictConfig) -> dict[str, str]:
 
 def start_parent(config: DictConfig, uri: str) -> MlflowRun:
     """The sweep's parent run in the experiment of ``uri``, creating store and experiment."""
-    location = artifact_location(uri, config.outputs_dir)
+    location = artifact_location(uri)
     client, experiment_id = connect(uri, config.tracking.experiment, location)
     axes = swept(config)
     shown = " x ".join(key.rpartition(".")[2] for key in axes)

@@ -20,6 +20,7 @@ from pipeline.sweeps import verdict
 from pipeline.sweeps.summary import Summary
 from pipeline.tracking.mlflow_run import MlflowRun
 from pipeline.tracking.recorder import command_line, flatten
+from pipeline.tracking.runs_view import run_page
 from pipeline.tracking.store import ui_hint
 from pipeline.tracking.tags import NOTE_TAG
 
@@ -37,7 +38,8 @@ def log_front_page(
     ``multirun.yaml`` and ``sweep.log`` (with the terminal summary ``lines`` appended)."""
     for key, value in counts(summary.rows).items():
         parent.log_series(key, np.array([0]), np.array([value]))
-    parent.set_tags({NOTE_TAG: description(summary, axes, overrides)})
+    experiment_id = parent.client.get_run(parent.run_id).info.experiment_id
+    parent.set_tags({NOTE_TAG: description(summary, axes, overrides, experiment_id)})
     if (sweep_dir / MULTIRUN_YAML).is_file():
         parent.log_artifact(sweep_dir / MULTIRUN_YAML, None)
     with open(sweep_dir / SWEEP_LOG, "a") as log:
@@ -74,8 +76,11 @@ def rerun_command(overrides: list[str]) -> str:
     return command_line([*kept, FORCE], multirun=True)
 
 
-def description(summary: Summary, axes: dict[str, str], overrides: list[str]) -> str:
-    """The parent's description: a markdown page of the sweep (see the module's docstring)."""
+def description(
+    summary: Summary, axes: dict[str, str], overrides: list[str], experiment_id: str
+) -> str:
+    """The parent's description: a markdown page of the sweep (see the module's docstring),
+    in experiment ``experiment_id``."""
     swept = " × ".join(key.rpartition(".")[2] for key in axes) or "no axis"
     n = counts(summary.rows)
     lines = [f"### Sweep of {swept}: {n['n_jobs']} jobs", ""]
@@ -87,9 +92,28 @@ def description(summary: Summary, axes: dict[str, str], overrides: list[str]) ->
         f"**Jobs**: {n['n_finished']} finished, {n['n_reused']} reused (finished earlier), "
         f"{n['n_diverged']} diverged, {n['n_failed']} failed or killed."
     )
+    lines += reused_jobs(summary.rows, experiment_id)
     chosen = verdict.markdown(summary)
     lines += ["", *chosen, *([""] if chosen else [])]
     return "\n".join([*lines, f"Rerun every job: `{rerun_command(overrides)}`"])
+
+
+def reused_jobs(rows: list[dict[str, Any]], experiment_id: str) -> list[str]:
+    """The jobs of ``rows`` that reused a run finished earlier, each linked to its run's page:
+    MLflow's UI nests that run under the sweep that made it, not under this one."""
+    reused = [row for row in rows if row["reused"]]
+    if not reused:
+        return []
+    lines = ["", "**Reused jobs** (nested under the sweep that ran them):", ""]
+    for row in reused:
+        link = f"[{row['run_id'][:8]}]({run_page(experiment_id, row['run_id'])})"
+        lines.append(f"- #{row['job']} {varying(row) or 'the one job'}: run {link}")
+    return lines
+
+
+def varying(row: dict[str, Any]) -> str:
+    """The params of a summary row that vary between the sweep's jobs: ``lr=0.1 hidden_size=50``."""
+    return " ".join(f"{k.split('.')[-1]}={v}" for k, v in row.items() if k.startswith("params."))
 
 
 def terminal_lines(summary: Summary, parent_id: str, uri: str) -> list[str]:
@@ -97,9 +121,6 @@ def terminal_lines(summary: Summary, parent_id: str, uri: str) -> list[str]:
     what next."""
     lines = ["", f"sweep {parent_id}: {len(summary.rows)} jobs"]
     for row in summary.rows:
-        varying = " ".join(
-            f"{k.split('.')[-1]}={v}" for k, v in row.items() if k.startswith("params.")
-        )
         metrics = {
             k.removeprefix("metrics."): v for k, v in row.items() if k.startswith("metrics.")
         }
@@ -111,5 +132,5 @@ def terminal_lines(summary: Summary, parent_id: str, uri: str) -> list[str]:
         else:
             outcome = " ".join(f"{k}={v:.6g}" for k, v in metrics.items()) or row["status"]
         reused = "  (reused: finished earlier)" if row["reused"] else ""
-        lines.append(f"  #{row['job']:<3} {varying}  {outcome}{reused}")
+        lines.append(f"  #{row['job']:<3} {varying(row)}  {outcome}{reused}")
     return [*lines, *verdict.terminal(summary), ui_hint(uri)]

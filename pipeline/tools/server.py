@@ -16,11 +16,12 @@ import os
 from pathlib import Path
 
 from pipeline import loopback
-from pipeline.config import project_config
+from pipeline.config import dataset_config, project_config
 from pipeline.errors import ExitCode, fail
 from pipeline.tools.ui import PORT, mlflow_program, runs_link, runs_url
 from pipeline.tracking.store import (
     TrackingError,
+    artifact_location,
     check_store,
     experiment_id,
     set_mlflow_environment,
@@ -43,9 +44,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--backend-store-uri", help="SQLAlchemy URI; default: SQLite under <outputs>/server/"
     )
     parser.add_argument(
-        "--artifacts-destination", help="where served artifacts go; default: <outputs>/server/"
+        "--artifacts-destination",
+        help="where served artifacts go; default: beside a SQLite store, else <outputs>/server/",
     )
     parser.add_argument("--workers", type=int, default=2, help="request-handling processes")
+    parser.set_defaults(data=defaults.data.name)  # the dataset of the runs link's view
     args, args.mlflow_options = parser.parse_known_args(argv)
     return args
 
@@ -55,12 +58,16 @@ def default_locations(outputs_dir: str) -> tuple[str, str]:
     server may be started from any directory)."""
     root = Path(outputs_dir).resolve() / SERVER_DIR
     root.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{(root / 'mlflow.db').as_posix()}", (root / "mlartifacts").as_uri()
+    store = f"sqlite:///{(root / 'mlflow.db').as_posix()}"
+    return store, artifact_location(store)
 
 
 def mlflow_command(args: argparse.Namespace) -> list[str]:
-    """The ``mlflow server`` command line for ``args``."""
+    """The ``mlflow server`` command line for ``args``: a SQLite store's artifacts beside
+    its file unless ``--artifacts-destination`` says otherwise."""
     store, artifacts = default_locations(args.outputs_dir)
+    store = args.backend_store_uri or store
+    artifacts = args.artifacts_destination or artifact_location(store) or artifacts
     return [
         mlflow_program(),
         "server",
@@ -71,10 +78,10 @@ def mlflow_command(args: argparse.Namespace) -> list[str]:
         "--workers",
         str(args.workers),
         "--backend-store-uri",
-        args.backend_store_uri or store,
+        store,
         "--serve-artifacts",
         "--artifacts-destination",
-        args.artifacts_destination or artifacts,
+        artifacts,
         *args.mlflow_options,
     ]
 
@@ -88,7 +95,8 @@ def main(argv: list[str] | None = None) -> None:
     except TrackingError as exc:
         fail(exc, ExitCode.BAD_INPUT)
     url = runs_url(args.host, args.port, None).rstrip("/")
-    link, _ = runs_link(args.host, args.port, store, experiment_id(store, args.experiment))
+    found = experiment_id(store, args.experiment)
+    link, _ = runs_link(args.host, args.port, store, found, dataset_config(args.data))
     print(
         f"MLflow tracking server for {without_password(store)}\n"
         f"  open {link}\n"

@@ -1,10 +1,12 @@
 """``python -m pipeline.tools.ui [--port N] [--host H]``: the MLflow UI on the project's store.
 
 Binds 127.0.0.1 unless ``--host`` says otherwise and does not start MLflow's job runners,
-which this project never uses. Prints the link to the runs table as the saved view "Jobs by
-validation accuracy" (``pipeline.tracking.runs_view``: every run a row, best validation
-accuracy first, with the test accuracy, lr, batch size and hidden size as columns) and the
-link to the newest sweep's parent run.
+which this project never uses. Prints the link to the runs table as the saved view "mnist jobs
+by validation accuracy" (``pipeline.tracking.runs_view``: every run on the dataset ``--data``
+as its config takes it by default (MNIST: every row) a row, best validation accuracy first,
+with the test accuracy, the dataset, lr, batch size and hidden size as columns) and the link
+to the newest sweep on that data. Runs on a ``data.n_train``/``data.n_test`` subset or on
+other data stay in the experiment, outside the view (clear its filter to see them).
 Every link asks for MLflow 3's classic layout (``workflowType=machine_learning``): without it
 the UI opens in its GenAI view.
 """
@@ -14,12 +16,21 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any
 from urllib.parse import quote
 
 from pipeline import loopback
-from pipeline.config import project_config
+from pipeline.config import dataset_config, project_config
 from pipeline.errors import ExitCode, fail
-from pipeline.tracking.runs_view import SORT_KEY, VIEW_NAME, newest_sweep, save_view
+from pipeline.stages.data.sizes import DATASETS
+from pipeline.tracking.runs_view import (
+    CLASSIC,
+    SORT_KEY,
+    VIEW_NAME,
+    newest_sweep,
+    run_page,
+    save_view,
+)
 from pipeline.tracking.store import (
     TrackingError,
     experiment_id,
@@ -30,10 +41,9 @@ from pipeline.tracking.store import (
 )
 
 PORT = 5000  # MLflow's own default
-CLASSIC = "workflowType=machine_learning"  # MLflow 3's runs table and run pages, not GenAI's
 SHOWN = (
-    "every run a row, best validation accuracy first; test accuracy, lr, batch size and hidden "
-    "size as columns"
+    "every run on {data} a row, best validation accuracy first; test accuracy, dataset, "
+    "lr, batch size and hidden size as columns"
 )
 
 
@@ -55,20 +65,21 @@ def sorted_runs_url(host: str, port: int, experiment_id: str) -> str:
 
 def run_url(host: str, port: int, experiment_id: str, run_id: str) -> str:
     """A run's page (its description, params, metrics, artifacts) in the classic layout."""
-    return f"http://{host}:{port}/#/experiments/{experiment_id}/runs/{run_id}?{CLASSIC}"
+    return f"http://{host}:{port}/{run_page(experiment_id, run_id)}"
 
 
-def runs_link(host: str, port: int, uri: str, experiment: str | None) -> tuple[str, str]:
-    """The link to the runs table and a line saying what it shows: the saved view (written
-    into the store first), the table sorted by validation accuracy when the store refuses it,
-    the UI's front page when there is no experiment yet."""
+def runs_link(host: str, port: int, uri: str, experiment: str | None, data: Any) -> tuple[str, str]:
+    """The link to the runs table and a line saying what it shows: the saved view of dataset
+    ``data`` (written into the store first), the table sorted by validation accuracy when the
+    store refuses it, the UI's front page when there is no experiment yet."""
     if experiment is None:
         return runs_url(host, port, None), "no runs yet: run `make train` or `make sweep`"
     try:
-        view = save_view(uri, experiment)
+        view = save_view(uri, experiment, data)
     except TrackingError as exc:
         return sorted_runs_url(host, port, experiment), f"sorted by validation accuracy ({exc})"
-    return runs_url(host, port, experiment, view), f'the view "{VIEW_NAME}": {SHOWN}'
+    shown = f'the view "{VIEW_NAME}": {SHOWN}'.format(data=data.name)
+    return runs_url(host, port, experiment, view), shown
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -78,6 +89,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default=loopback.HOST, help="default: loopback only")
     parser.add_argument("--workers", type=int, default=None, help="default: MLflow's (4)")
     parser.add_argument("--experiment", default=defaults.tracking.experiment)
+    parser.add_argument("--data", default=defaults.data.name, choices=sorted(DATASETS),
+                        help="the dataset the view and the sweep link show")  # fmt: skip
     parser.add_argument("--outputs-dir", default=defaults.outputs_dir)
     return parser.parse_args(argv)
 
@@ -107,9 +120,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     uri = store_of(args)
     found = experiment_id(uri, args.experiment)
-    link, shows = runs_link(args.host, args.port, uri, found)
+    data = dataset_config(args.data)
+    link, shows = runs_link(args.host, args.port, uri, found, data)
     lines = [f"MLflow UI for {without_password(uri)}", f"  open {link}", f"    ({shows})"]
-    sweep = newest_sweep(uri, found) if found is not None else None
+    sweep = newest_sweep(uri, found, data) if found is not None else None
     if sweep is not None:
         lines.append(f"  newest sweep: {run_url(args.host, args.port, found, sweep)}")
     print("\n".join(lines), flush=True)

@@ -1,8 +1,9 @@
 """``python -m pipeline.tools.ui_shot [--out docs/images/mlflow-ui.png]``: a picture of the UI.
 
 Starts ``mlflow ui`` on the project's store at a free port of 127.0.0.1, opens the link
-``make ui`` prints (``--page runs``: the runs table as the view "Jobs by validation accuracy";
-``--page sweep``: the newest sweep's parent run) in headless Chromium, waits until the page
+``make ui`` prints (``--page runs``: the runs table as the view "mnist jobs by
+validation accuracy"; ``--page sweep``: the newest sweep's parent run) in headless Chromium,
+waits until the page
 has rendered, saves a PNG and stops the server and the browser (each its whole process group).
 The browser is driven over its DevTools pipe, so that MLflow's assistant panel, which opens
 by itself on a browser's first visit, can be told it was seen (as after a reader closed it).
@@ -20,8 +21,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from pipeline import loopback
-from pipeline.config import project_config
+from pipeline.config import dataset_config, project_config
 from pipeline.errors import ExitCode, fail
+from pipeline.stages.data.sizes import DATASETS
 from pipeline.tools.chromium import Browser, find_chromium
 from pipeline.tools.processes import answers, free_port, stop_group
 from pipeline.tools.ui import mlflow_command, run_url, runs_link, store_of
@@ -50,6 +52,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--height", type=int, default=900)
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds for each wait")
     parser.add_argument("--experiment", default=defaults.tracking.experiment)
+    parser.add_argument("--data", default=defaults.data.name, choices=sorted(DATASETS))
     parser.add_argument("--outputs-dir", default=defaults.outputs_dir)
     return parser.parse_args(argv)
 
@@ -57,11 +60,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def page_url(args: argparse.Namespace, uri: str, found: str, port: int) -> str:
     """The link ``make ui`` prints for ``args.page``."""
     if args.page == "sweep":
-        sweep = newest_sweep(uri, found)
+        sweep = newest_sweep(uri, found, dataset_config(args.data))
         if sweep is None:
             fail(f"no sweep in experiment {args.experiment!r} of {uri}", ExitCode.BAD_INPUT)
         return run_url(loopback.HOST, port, found, sweep)
-    return runs_link(loopback.HOST, port, uri, found)[0]
+    return runs_link(loopback.HOST, port, uri, found, dataset_config(args.data))[0]
 
 
 def shoot(args: argparse.Namespace, program: str, uri: str, url: str, port: int,

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import one_line
-from pipeline.tracking.store import TrackingError, check_store, scheme, sqlite_path
+from pipeline.tracking.store import TrackingError, check_store, relocated, scheme, sqlite_path
 from pipeline.tracking.tags import JOBS_DIR, PARENT_TAG, ROLE_TAG
 
 
@@ -42,6 +42,19 @@ def sweep_jobs(client: Any, parent_id: str) -> list[tuple[int, Any]]:
     return [(entry["job"], client.get_run(entry["run_id"])) for entry in named]
 
 
+SIZE_KEYS = ("n_train", "n_test")  # of a data config: the rows a run takes (null: every row)
+
+
+def on_default_rows(data: Any) -> str:
+    """MLflow's search filter for the runs and sweeps on dataset ``data.name`` with the rows
+    its config takes by default (``data``: that config; MNIST: every row, logged as ``None``).
+    What the UI's front page, its newest-sweep link and `make serve` without a run look at:
+    a sweep on a ``data.n_train``/``data.n_test`` subset (a sweep over one logs its values)
+    or on other data never takes their place."""
+    sizes = " and ".join(f"params.`data.{key}` = '{data[key]}'" for key in SIZE_KEYS)
+    return f"params.`data.name` = '{data.name}' and {sizes}"
+
+
 def newest_sweep_run(client: Any, experiment_id: str, also: str = "") -> Any | None:
     """The newest sweep parent run (``Run``) of experiment ``experiment_id`` that also matches
     ``also`` (MLflow's search syntax; empty: any), if any."""
@@ -68,8 +81,15 @@ def metric_points(client: Any, run_id: str, key: str) -> list[tuple[int, float]]
 
 def download(client: Any, run_id: str, artifact_path: str, folder: str) -> str | None:
     """The run's artifact ``artifact_path``, downloaded into ``folder``: its local path, or
-    None if the run has no such artifact (e.g. a killed run has no history file)."""
+    None if the run has no such artifact (e.g. a killed run has no history file). A SQLite
+    store whose folder was moved is read from beside its file (``relocated``)."""
+    import mlflow.artifacts
+
+    recorded = client.get_run(run_id).info.artifact_uri
+    source = relocated(client.tracking_uri, recorded)
     try:
-        return client.download_artifacts(run_id, artifact_path, folder)
+        if source == recorded:
+            return client.download_artifacts(run_id, artifact_path, folder)
+        return mlflow.artifacts.download_artifacts(f"{source}/{artifact_path}", dst_path=folder)
     except Exception:  # noqa: BLE001 - MLflow's errors differ by store and artifact repository
         return None

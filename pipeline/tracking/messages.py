@@ -48,7 +48,7 @@ class OpenStore:
 @dataclass
 class FindRuns:
     """The runs of the experiment that match ``filter_string`` (MLflow's search syntax):
-    ``{"run_id", "status", "metrics"}`` of each, newest first."""
+    ``{"run_id", "status", "metrics", "params"}`` of each, newest first."""
 
     filter_string: str
 
@@ -57,7 +57,12 @@ class FindRuns:
             [session.experiment_id], self.filter_string, max_results=100
         )
         return [
-            {"run_id": r.info.run_id, "status": r.info.status, "metrics": r.data.metrics}
+            {
+                "run_id": r.info.run_id,
+                "status": r.info.status,
+                "metrics": r.data.metrics,
+                "params": r.data.params,
+            }
             for r in runs
         ]
 

@@ -33,6 +33,7 @@ from pipeline.tracking.messages import (
     StartRun,
     now_ms,
 )
+from pipeline.tracking.reuse import reusable
 from pipeline.tracking.spool import spool_dir
 from pipeline.tracking.spooled import Spooled
 from pipeline.tracking.store import artifact_location, check_store, is_server, resolve_uri
@@ -127,7 +128,7 @@ class Recorder:
         self.cfg, self.job, self.resolved = cfg, job, resolved
         self.fingerprint = provenance.fingerprint(resolved)
         self.sink = RunSink(self.channel)
-        location = artifact_location(self.uri, cfg.outputs_dir)
+        location = artifact_location(self.uri)
         self.channel.send(OpenStore(self.uri, cfg.tracking.experiment, location))
 
     def _channel(self, cfg: Any, job: JobInfo) -> Channel:
@@ -139,15 +140,16 @@ class Recorder:
         return WRITER if uses_writer(cfg, job.in_sweep) else IN_PROCESS
 
     def finished_twin(self) -> dict[str, Any] | None:
-        """A FINISHED run with this job's fingerprint (same config and code), if any:
-        ``{"run_id": ..., "status": ..., "metrics": {...}}``."""
-        runs = self.channel.call(
+        """A FINISHED run with this job's fingerprint (same config and code) that holds what
+        this job's tracking settings ask for (``reuse.reusable``), if any: ``{"run_id",
+        "status", "metrics", "params"}``."""
+        twins = self.channel.call(
             FindRuns(
                 f"tags.`{FINGERPRINT_TAG}` = {quoted(self.fingerprint)} "
                 "and attributes.status = 'FINISHED'"
             )
         )
-        return runs[0] if runs else None
+        return reusable(twins, self.cfg.tracking)
 
     def start(self, run_name: str, extra_tags: dict[str, str]) -> RunSink:
         """Start the run (without waiting for it) with its params, tags and config files."""

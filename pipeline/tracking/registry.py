@@ -2,8 +2,9 @@
 
 ``register`` makes a run's logged model (``logged_model``) a version of a registered model,
 described and tagged (``pipeline.model.card``), and moves the alias (champion) to it only if
-it beats the version holding it by validation accuracy on the same validation rows
-(``judge``); else the version gets ``CHALLENGER``. ``check_alias`` refuses, before a sweep
+it beats the version holding it, judged on the same evaluation rows (``judge``:
+validation accuracy on the validation split; for a run without one, test accuracy on the
+test set); else the version gets ``CHALLENGER``. ``check_alias`` refuses, before a sweep
 starts, an alias refused at its end.
 """
 
@@ -17,11 +18,11 @@ from typing import Any
 
 from pipeline.model.card import DATA_TAG, describe, version_tags
 from pipeline.model.save import MODEL_DIR
-from pipeline.stages.selection import SELECT_BY
+from pipeline.stages.selection import REPORTED, SELECT_BY
 from pipeline.tracking.datasets import CONTEXTS, datasets
 from pipeline.tracking.logged_model import run_model
-from pipeline.tracking.lookup import newest_sweep_run
-from pipeline.tracking.store import ENV_URI, TrackingError, check_store, experiment_id
+from pipeline.tracking.lookup import newest_sweep_run, on_default_rows
+from pipeline.tracking.store import ENV_URI, TrackingError, check_store, experiment_id, relocated
 from pipeline.tracking.tags import BEST_RUN_TAG
 
 ALIAS_PATTERN = r"[\w-]{1,255}"  # MLflow's aliases: letters, digits, _ and -
@@ -33,6 +34,18 @@ log = logging.getLogger(__name__)
 
 def model_uri(run_id: str) -> str:
     return f"runs:/{run_id}/{MODEL_DIR}"
+
+
+def model_source(client: Any, run_id: str) -> str:
+    """Where the run's model is loaded from: ``runs:/<id>/model``, or, in a SQLite store whose
+    folder was moved (``relocated``), the model's folder beside the store's file."""
+    model = run_model(client, run_id)
+    recorded = (
+        model.artifact_location if model
+        else f"{client.get_run(run_id).info.artifact_uri}/{MODEL_DIR}"
+    )  # fmt: skip
+    here = relocated(client.tracking_uri, recorded)
+    return model_uri(run_id) if here == recorded else here
 
 
 def check_alias(alias: str) -> None:
@@ -58,8 +71,8 @@ def has_model(client: Any, run_id: str) -> bool:
 @dataclass(frozen=True)
 class Registration:
     """Version ``version`` of ``name``, the model of run ``run_id``: whether it took ``alias``
-    (``took``) from version ``held`` (None: no version had it), by ``SELECT_BY`` (``score`` vs
-    ``held_score``), compared only when both were judged on the same validation rows
+    (``took``) from version ``held`` (None: no version had it), by the metric ``key``
+    (``score`` vs ``held_score``), compared only when both were judged on the same rows
     (``same_data``); ``new`` False: registered earlier."""
 
     name: str
@@ -72,6 +85,7 @@ class Registration:
     held_score: float | None = None
     same_data: bool = True
     new: bool = True
+    key: str = SELECT_BY
 
     def line(self) -> str:
         """What happened, in one line."""
@@ -79,11 +93,12 @@ class Registration:
         if not self.new:
             held = f" @{self.alias}" if self.took else ""
             return f"registered: nothing new: {where}{held} was registered earlier"
-        acc, holder, key = shown(self.score), f"{self.alias} v{self.held}", SCORE_SHOWN
+        acc, holder = shown(self.score), f"{self.alias} v{self.held}"
+        key = self.key.removeprefix("final_")  # val_acc, as the lines name it
         if self.held is None:
             why = f"{key} {acc}; no {self.alias} before"
         elif not self.same_data:
-            why = f"{key} {acc}; {holder} was judged on other validation data: not comparable"
+            why = f"{key} {acc}; {holder} was judged on other evaluation data: not comparable"
         else:
             sign = ">" if self.took else "<="
             why = f"{key} {acc} {sign} {holder}'s {shown(self.held_score)}"
@@ -91,9 +106,6 @@ class Registration:
             return f"registered: {where} as {self.alias} ({why})"
         stays = f"{self.alias} stays at version {self.held}"
         return f"registered: {where} as {CHALLENGER} ({why}); {stays}"
-
-
-SCORE_SHOWN = SELECT_BY.removeprefix("final_")  # val_acc, as the lines name it
 
 
 def shown(score: float | None) -> str:
@@ -117,7 +129,7 @@ def register(client: Any, run_id: str, name: str, alias: str) -> Registration | 
         held = client.get_model_version(name, earlier[0].version).aliases  # search has none
         return Registration(name, str(earlier[0].version), run_id, alias, alias in held, new=False)
     run = client.get_run(run_id)
-    verdict = judge(client, name, alias, run.data.metrics.get(SELECT_BY), validation_digest(run))
+    verdict = judge(client, name, alias, evaluation(run))
     version = new_version(client, name, run, model)
     client.set_registered_model_alias(name, alias if verdict["took"] else CHALLENGER, version)
     return Registration(name, version, run_id, alias, **verdict)
@@ -139,33 +151,47 @@ def new_version(client: Any, name: str, run: Any, model: Any) -> str:
     return str(version)
 
 
-def validation_digest(run: Any) -> str | None:
-    """The digest of the rows ``run`` (an MLflow ``Run``) was judged on: its validation
-    dataset's (None: it had no validation split)."""
-    found = datasets(run).get(CONTEXTS["val"])
-    return found[1] if found else None
+@dataclass(frozen=True)
+class Evaluation:
+    """What a run (an MLflow ``Run``) was judged on: the metric ``key`` (``SELECT_BY`` on
+    its validation split; ``REPORTED`` on its test set when it has none), its ``score`` and
+    the ``digest`` of the rows (that split's dataset digest, None if it logged none)."""
+
+    key: str
+    score: float | None
+    digest: str | None
+
+    def comparable(self, other: Evaluation) -> bool:
+        """Judged by the same metric on the same rows."""
+        return self.digest is not None and (self.key, self.digest) == (other.key, other.digest)
 
 
-def judge(
-    client: Any, name: str, alias: str, score: float | None, data: str | None
-) -> dict[str, Any]:
-    """Whether a model of ``SELECT_BY`` ``score``, judged on the validation rows of digest
-    ``data``, takes ``alias``: yes if no version has it; else only if the holder was judged
-    on the same rows and ``score`` beats its score. ``took``, ``held`` (the holder's
-    version), ``held_score`` and ``same_data``."""
+def evaluation(run: Any) -> Evaluation:
+    """The ``Evaluation`` of ``run``: on its validation rows if it had any, else its test rows."""
+    found = datasets(run)
+    split, key = ("val", SELECT_BY) if CONTEXTS["val"] in found else ("test", REPORTED)
+    digest = found.get(CONTEXTS[split], (None, None))[1]
+    return Evaluation(key, run.data.metrics.get(key), digest)
+
+
+def judge(client: Any, name: str, alias: str, new: Evaluation) -> dict[str, Any]:
+    """Whether a model judged as ``new`` takes ``alias``: yes if no version has it; else only
+    if the holder was judged by the same metric on the same rows and ``new`` scores higher.
+    ``took``, ``score``, ``key``, ``held`` (the holder's version), ``held_score`` and
+    ``same_data``."""
     from mlflow.exceptions import MlflowException
 
     try:
         holder = client.get_model_version_by_alias(name, alias)
     except MlflowException:  # no version has the alias yet
-        return {"took": True, "score": score}
-    held = client.get_run(holder.run_id) if holder.run_id else None
-    same = held is not None and data is not None and validation_digest(held) == data
-    held_score = held.data.metrics.get(SELECT_BY) if same else None
-    took = same and (held_score is None or (score is not None and score > held_score))
+        return {"took": True, "score": new.score, "key": new.key}
+    held = evaluation(client.get_run(holder.run_id)) if holder.run_id else None
+    same = held is not None and new.comparable(held)
+    held_score = held.score if same else None
+    took = same and (held_score is None or (new.score is not None and new.score > held_score))
     return {
-        "took": took, "score": score, "held": str(holder.version), "held_score": held_score,
-        "same_data": same,
+        "took": took, "score": new.score, "key": new.key, "held": str(holder.version),
+        "held_score": held_score, "same_data": same,
     }  # fmt: skip
 
 
@@ -192,19 +218,21 @@ def check_process_uri(client: Any) -> None:
         )
 
 
-def latest_sweep_best(client: Any, experiment_id: str) -> str | None:
-    """The best run of the newest sweep (a parent run with a ``best_run_id`` tag), if any."""
-    sweep = newest_sweep_run(client, experiment_id, f"tags.`{BEST_RUN_TAG}` LIKE '%'")
+def latest_sweep_best(client: Any, experiment_id: str, data: Any) -> str | None:
+    """The best run of the newest sweep (a parent run with a ``best_run_id`` tag) on the
+    default rows of dataset ``data`` (its config: ``on_default_rows``), if any."""
+    chosen = f"tags.`{BEST_RUN_TAG}` LIKE '%' and {on_default_rows(data)}"
+    sweep = newest_sweep_run(client, experiment_id, chosen)
     return sweep.data.tags[BEST_RUN_TAG] if sweep else None
 
 
-def newest_best_run(uri: str, experiment: str) -> str | None:
+def newest_best_run(uri: str, experiment: str, data: Any) -> str | None:
     """``latest_sweep_best`` of ``experiment`` in the store ``uri`` (None: no such experiment
-    or no sweep with a best run)."""
+    or no sweep on the default rows of ``data`` with a best run)."""
     check_store(uri)
     found = experiment_id(uri, experiment)
     if found is None:
         return None
     from mlflow.tracking import MlflowClient
 
-    return latest_sweep_best(MlflowClient(uri), found)
+    return latest_sweep_best(MlflowClient(uri), found, data)

@@ -19,12 +19,18 @@ from typing import Any
 
 from pipeline.errors import one_line
 from pipeline.stages.selection import REPORTED, SELECT_BY
-from pipeline.tracking.lookup import newest_sweep_run
+from pipeline.tracking.lookup import newest_sweep_run, on_default_rows
 from pipeline.tracking.store import TrackingError, without_password
 
+CLASSIC = "workflowType=machine_learning"  # MLflow 3's runs table and run pages, not GenAI's
 VIEW_TAG_PREFIX = "mlflow.sharedViewState."  # the UI's saved views: experiment tags
-VIEW_ID = "scratchnn-jobs"  # the view's tag is VIEW_TAG_PREFIX + VIEW_ID
-VIEW_NAME = "Jobs by validation accuracy"  # its name under the runs page's "Views"
+VIEW_ID = "scratchnn-jobs-{data}"  # a view per dataset; its tag: VIEW_TAG_PREFIX + its id
+VIEW_NAME = "{data} jobs by validation accuracy"  # under the runs page's "Views"
+
+
+def run_page(experiment_id: str, run_id: str) -> str:
+    """A run's page in the UI, relative to its root (a link in a run's description works)."""
+    return f"#/experiments/{experiment_id}/runs/{run_id}?{CLASSIC}"
 
 
 def column(kind: str, key: str) -> str:
@@ -37,6 +43,8 @@ SORT_KEY = column("metrics", SELECT_BY)  # best first
 COLUMNS = {
     SORT_KEY: 120,
     column("metrics", REPORTED): 120,  # reported beside it, never sorted by
+    column("params", "data.name"): 100,  # the dataset, and a subset if the filter is edited
+    column("params", "data.n_train"): 110,
     column("params", "train.lr"): 80,
     column("params", "train.batch_size"): 130,
     column("params", "model.hidden_size"): 150,
@@ -44,11 +52,14 @@ COLUMNS = {
 }
 
 
-def view_state() -> dict[str, Any]:
-    """The view: every run, best validation accuracy first (children as rows of their own),
-    with the validation and test accuracies, learning rate, batch size, hidden size and
-    description as columns."""
+def view_state(data: Any) -> dict[str, Any]:
+    """The view of dataset ``data`` (its config): every run on the rows it takes by default
+    (``on_default_rows``: MNIST's every row), best
+    validation accuracy first (children as rows of their own), with the validation and test
+    accuracies, the dataset, learning rate, batch size, hidden size and description as
+    columns."""
     return {
+        "searchFilter": on_default_rows(data),
         "orderByKey": SORT_KEY,
         "orderByAsc": False,
         "selectedColumns": list(COLUMNS),
@@ -58,44 +69,48 @@ def view_state() -> dict[str, Any]:
     }
 
 
-def envelope(held: str | None, now_ms: int) -> str | None:
-    """The tag's new value, or None when ``held`` (its value now) already is this view."""
-    state = json.dumps(view_state(), sort_keys=True)
+def envelope(data: Any, held: str | None, now_ms: int) -> str | None:
+    """The tag's new value for the view of ``data``, or None when ``held`` (its value now)
+    already is this view."""
+    state, name = json.dumps(view_state(data), sort_keys=True), VIEW_NAME.format(data=data.name)
     try:
         old = json.loads(held) if held else {}
     except ValueError:
         old = {}
     old = old if isinstance(old, dict) else {}
-    if old.get("name") == VIEW_NAME and old.get("state") == state:
+    if old.get("name") == name and old.get("state") == state:
         return None
     created = old.get("createdAt") if isinstance(old.get("createdAt"), int) else now_ms
-    return json.dumps({"name": VIEW_NAME, "createdAt": created, "updatedAt": now_ms,
+    return json.dumps({"name": name, "createdAt": created, "updatedAt": now_ms,
                        "state": state})  # fmt: skip
 
 
-def save_view(uri: str, experiment_id: str) -> str:
-    """Keep the view as a tag of experiment ``experiment_id`` in store ``uri`` (written only
-    when missing or different); returns its id, for ``?viewStateShareKey=``."""
+def save_view(uri: str, experiment_id: str, data: Any) -> str:
+    """Keep the view of dataset ``data`` as a tag of experiment ``experiment_id`` in store
+    ``uri`` (written only when missing or different); returns its id, for
+    ``?viewStateShareKey=``."""
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    key = VIEW_TAG_PREFIX + VIEW_ID
+    view = VIEW_ID.format(data=data.name)
+    key = VIEW_TAG_PREFIX + view
     try:
         client = MlflowClient(uri)
         held = client.get_experiment(experiment_id).tags.get(key)
-        value = envelope(held, time.time_ns() // 10**6)
+        value = envelope(data, held, time.time_ns() // 10**6)
         if value is not None:
             client.set_experiment_tag(experiment_id, key, value)
     except MlflowException as exc:
         raise TrackingError(
             f"tracking store {without_password(uri)}: cannot save the runs view: {one_line(exc)}"
         ) from None
-    return VIEW_ID
+    return view
 
 
-def newest_sweep(uri: str, experiment_id: str) -> str | None:
-    """The run id of the newest sweep's parent run in experiment ``experiment_id``, if any."""
+def newest_sweep(uri: str, experiment_id: str, data: Any) -> str | None:
+    """The run id of the newest sweep's parent run on the default rows of dataset ``data``
+    (its config, ``on_default_rows``) in experiment ``experiment_id``, if any."""
     from mlflow.tracking import MlflowClient
 
-    sweep = newest_sweep_run(MlflowClient(uri), experiment_id)
+    sweep = newest_sweep_run(MlflowClient(uri), experiment_id, on_default_rows(data))
     return sweep.info.run_id if sweep else None

@@ -10,7 +10,8 @@ mnist          the cache and the source chain; ``load_mnist``, the book's loader
 mnist_sources  IDX files, the official download, the PyPI wheel; ``SPECS``, MNIST's sizes
 mnist_formats  IDX and CSV decoding, atomic writes
 synthetic      a small MNIST-like set generated from a seed
-split          the validation rows held out of the training rows, the same for every job
+split          the validation rows held out of the training rows and the rows ``n_train``
+               and ``n_test`` take (``data.subset``), the same for every job
 """
 
 from __future__ import annotations
@@ -30,11 +31,11 @@ from pipeline.stages.data.mnist import (
     scale_pixels,
 )
 from pipeline.stages.data.sizes import DATASETS, DTYPES, DataError, Sizes, check, shape
-from pipeline.stages.data.split import content_digest, split_rows
+from pipeline.stages.data.split import SUBSETS, content_digest, split_rows, subset_rows
 
 __all__ = [
-    "DATASETS", "DTYPES", "DataError", "Dataset", "Sizes", "check", "generator_seed", "load_data",
-    "load_mnist", "shape",
+    "DATASETS", "DTYPES", "SUBSETS", "DataError", "Dataset", "Sizes", "check", "generator_seed",
+    "load_data", "load_mnist", "shape",
 ]  # fmt: skip
 
 
@@ -84,19 +85,17 @@ def generator_seed(cfg: Any, seed: int | None) -> int | None:
 
 def load_data(cfg: Any, dtype: str, seed: int | None) -> Dataset:
     """The stage: the arrays of the dataset ``cfg`` describes (see ``check``), inputs in
-    ``dtype``. The validation rows are held out as ``split`` says; the training rows are the
-    first ``n_train`` of the others, the test rows the first ``n_test``, so every subset is
-    deterministic; ``seed`` (the run's) only drives the synthetic generator, and only when
-    ``data.seed`` is null (``generator_seed``). Raises ``DataError`` for what ``check``
-    refuses."""
+    ``dtype``. The validation rows are held out as ``split`` says; the training rows are
+    ``n_train`` of the others, the test rows ``n_test`` of the test file, chosen as
+    ``data.subset`` says (MNIST; ``split.subset_rows``), so every subset is deterministic;
+    ``seed`` (the run's) only drives the synthetic generator, and only when ``data.seed`` is
+    null (``generator_seed``). Raises ``DataError`` for what ``check`` refuses."""
     check(cfg, dtype)
     sizes = shape(cfg)
     if cfg.name == "mnist":
-        splits = _mnist_splits(fetch_mnist(resolve_data_dir(cfg.data_dir)), sizes)
-        pins = "|".join(spec.sha256 for spec in mnist_sources.SPECS.values())
-        held = f"|val_size={sizes.val}" if sizes.val else ""  # none: the digest runs had before
-        identity = f"mnist|{pins}|n_train={sizes.train}|n_test={sizes.test}{held}"
-        sha256 = hashlib.sha256(identity.encode()).hexdigest()
+        raw = fetch_mnist(resolve_data_dir(cfg.data_dir))
+        splits = _mnist_splits(raw, sizes, cfg.subset)
+        sha256 = _mnist_sha256(sizes, cfg.subset)
     else:
         splits = synthetic.make_synthetic(
             generator_seed(cfg, seed), n_train=sizes.train, n_test=sizes.test, n_val=sizes.val,
@@ -113,14 +112,29 @@ def load_data(cfg: Any, dtype: str, seed: int | None) -> Dataset:
     )  # fmt: skip
 
 
-def _mnist_splits(raw: dict[str, np.ndarray], sizes: Sizes) -> dict[str, tuple]:
-    """The uint8 pixels (n, D) and labels (n,) of each split of the MNIST arrays ``raw``."""
+def _mnist_sha256(sizes: Sizes, subset: str) -> str:
+    """The ``data_sha256`` of MNIST's ``sizes``: the pinned files and the rows taken. A
+    ``random`` subset is named; whole splits and ``first`` subsets keep the digest runs had
+    before ``data.subset`` (and, without a validation split, before ``data.val_size``)."""
+    pins = "|".join(spec.sha256 for spec in mnist_sources.SPECS.values())
+    held = f"|val_size={sizes.val}" if sizes.val else ""
+    pool, n_test = DATASETS["mnist"]
+    partial = sizes.train < pool - sizes.val or sizes.test < n_test
+    chosen = f"|subset={subset}" if partial and subset == "random" else ""
+    identity = f"mnist|{pins}|n_train={sizes.train}|n_test={sizes.test}{held}{chosen}"
+    return hashlib.sha256(identity.encode()).hexdigest()
+
+
+def _mnist_splits(raw: dict[str, np.ndarray], sizes: Sizes, subset: str) -> dict[str, tuple]:
+    """The uint8 pixels (n, D) and labels (n,) of each split of the MNIST arrays ``raw``, the
+    training and test rows chosen as ``subset`` says."""
     images, labels = raw["train_images"], raw["train_labels"]
-    train, val = split_rows(len(images), sizes.val, sizes.train)
+    train, val = split_rows(len(images), sizes.val, sizes.train, subset)
     flat = images.reshape(len(images), -1)
-    test = slice(0, sizes.test)
+    test_images = raw["test_images"]
+    test = subset_rows(len(test_images), sizes.test, subset)
     return {
         "train": (flat[train], labels[train]),
         "val": (flat[val], labels[val]),
-        "test": (raw["test_images"][test].reshape(sizes.test, -1), raw["test_labels"][test]),
+        "test": (test_images.reshape(len(test_images), -1)[test], raw["test_labels"][test]),
     }

@@ -16,6 +16,7 @@ import numpy as np
 
 from pipeline.stages.data import mnist_sources, synthetic
 from pipeline.stages.data.mnist_sources import N_CLASSES
+from pipeline.stages.data.split import SUBSETS
 
 DTYPES = ("float32", "float64")
 # name -> (training rows, before the validation split; test rows) the dataset has; None: any
@@ -46,7 +47,8 @@ def check(cfg: Any, dtype: str) -> None:
     than free memory.
 
     ``cfg`` has ``name``, ``n_train``, ``n_test``, ``val_size``, ``one_hot``, ``data_dir``,
-    ``n_features`` and ``n_classes`` (the last two for the synthetic set only) as attributes.
+    ``subset`` (MNIST only), ``n_features`` and ``n_classes`` (the synthetic set only) as
+    attributes.
     """
     if cfg.name not in DATASETS:
         raise DataError(f"data.name={cfg.name!r} is not allowed; allowed: {', '.join(DATASETS)}")
@@ -57,6 +59,8 @@ def check(cfg: Any, dtype: str) -> None:
     held = f" ({val_size} of the {pool} rows are held out: data.val_size)" if val_size else ""
     _count("n_train", cfg.n_train, pool and pool - val_size, held)
     _count("n_test", cfg.n_test, n_test)
+    if cfg.name == "mnist" and cfg.subset not in SUBSETS:  # synthetic: generated, no subset
+        raise DataError(f"data.subset={cfg.subset!r} is not allowed; allowed: {', '.join(SUBSETS)}")
     if cfg.name == "synthetic":
         if cfg.seed is not None and (not _is_integer(cfg.seed) or cfg.seed < 0):
             raise DataError(

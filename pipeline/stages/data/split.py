@@ -1,4 +1,4 @@
-"""The validation split: training rows held out to judge hyperparameters on, never the test set.
+"""The validation split (training rows held out to judge hyperparameters on), and the subsets.
 
 The book's chapter 6.5 tunes hyperparameters on validation data split off the training data
 (its ``hyperparameter_optimization.py`` holds out 20 %), because tuning on the test data fits
@@ -6,6 +6,12 @@ the hyperparameters to the test data. ``data.val_size`` rows of the training fil
 out, chosen at random once and for all (``SPLIT_SEED``, not the run's ``seed``): every job on
 the same data is judged on the same images. A smaller ``val_size`` holds out a subset of the
 rows a larger one does; ``val_size=0`` holds out nothing and leaves the rows as they were.
+
+``data.n_train`` and ``data.n_test`` take a subset (``data.subset``): ``random``, a fixed
+random choice (``SUBSET_SEED``, not the run's ``seed``: every job of a sweep gets the same
+rows), or ``first``, the first rows of the file (the only choice before ``data.subset``).
+The first rows are a biased sample: the first half of MNIST's test file is harder than the
+second (docs/model-selection.md measures it on the champion).
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ import hashlib
 import numpy as np
 
 SPLIT_SEED = 65  # fixed (the book's section 6.5): the split never depends on a run's seed
+SUBSET_SEED = 45  # fixed (the book's section 4.5), not SPLIT_SEED: a subset is not a split
+SUBSETS = ("random", "first")  # data.subset: which rows n_train / n_test take
 
 
 def held_out(n_rows: int, val_size: int) -> np.ndarray:
@@ -25,14 +33,29 @@ def held_out(n_rows: int, val_size: int) -> np.ndarray:
     return np.sort(order[:val_size])
 
 
-def split_rows(n_rows: int, val_size: int, n_train: int) -> tuple[np.ndarray, np.ndarray]:
+def subset_rows(n_rows: int, n: int, subset: str) -> np.ndarray:
+    """``n`` row numbers of ``0..n_rows-1`` in increasing order, int64 (n,): for ``random``
+    the first ``n`` of one permutation by ``SUBSET_SEED`` (a smaller ``n`` takes a subset of
+    the rows a larger one does), for ``first`` rows ``0..n-1``. ``n = n_rows`` is every row
+    in file order either way."""
+    if subset == "first" or n == n_rows:
+        return np.arange(n)
+    order = np.random.default_rng(SUBSET_SEED).permutation(n_rows)
+    return np.sort(order[:n])
+
+
+def split_rows(
+    n_rows: int, val_size: int, n_train: int, subset: str
+) -> tuple[np.ndarray, np.ndarray]:
     """(training rows, validation rows) of a file of ``n_rows``: the ``held_out`` rows, and
-    the first ``n_train`` of the others in file order (with ``val_size=0``: rows
-    ``0..n_train-1``, the subsets the pipeline always took). int64 (n_train,), (val_size,)."""
+    ``n_train`` of the others in file order, chosen as ``subset_rows`` says (``first`` with
+    ``val_size=0``: rows ``0..n_train-1``, what every run took before ``data.subset``).
+    int64 (n_train,), (val_size,)."""
     validation = held_out(n_rows, val_size)
     kept = np.ones(n_rows, dtype=bool)
     kept[validation] = False
-    return np.flatnonzero(kept)[:n_train], validation
+    left = np.flatnonzero(kept)
+    return left[subset_rows(len(left), n_train, subset)], validation
 
 
 def content_digest(*arrays: np.ndarray, prefix: bytes = b"") -> str:
