@@ -11,6 +11,12 @@ jobs/     one job of each task: the stages wired to tracking
 sweeps/   around --multirun: preflight, the parent run, launchers, the sweep's summary
 tools/    command-line tools: data, rerun, ui, server, serve
 
+numerics  the BLAS kernel and SIMD level numpy computes with: set here, before numpy loads
+
 Imports flow one way (``tests/test_layout.py``): scratchnn <- stages, figures <- model <-
 tracking <- jobs, sweeps <- run <- tools and the entry, with no import circle.
 """
+
+import pipeline.numerics as numerics
+
+numerics.apply()  # first: OpenBLAS and numpy read it as they load, here and in children

@@ -21,6 +21,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+import pipeline.numerics as numerics
 from pipeline.config import ConfigError, register_schema
 from pipeline.errors import ExitCode, fail
 from pipeline.run import run
@@ -115,9 +116,12 @@ def main() -> None:
         sys.argv[1:] = with_command_line_budget(sys.argv[1:])  # what Hydra and preflight see
         if not asks_multirun(sys.argv[1:]):
             WRITER.start()  # before preflight: its MLflow import overlaps all start-up
-        single = check_command_line(sys.argv[1:])
+        jobs = check_command_line(sys.argv[1:])
+        single = None if jobs is None or asks_multirun(sys.argv[1:]) else jobs[0]
         if single is None or not uses_writer(single, in_sweep=False):
             WRITER.close()  # given nothing yet: stopped at once
+        if jobs:
+            with_numerics(jobs[0].train.portable)
         hydra_entry()
     except ConfigError as error:
         fail(error, ExitCode.BAD_INPUT)
@@ -131,6 +135,14 @@ def main() -> None:
         _stopped("interrupted", ExitCode.INTERRUPTED)
     except Terminated:
         _stopped("terminated", ExitCode.TERMINATED)
+
+
+def with_numerics(portable: bool) -> None:
+    """Compute, here and in the sweep's workers, with the numerics ``train.portable`` asks
+    for; a process whose numpy loaded the other way starts again (its writer stopped first)."""
+    if numerics.LOADED.get("mode") != (numerics.PORTABLE if portable else numerics.MACHINE):
+        WRITER.close()
+    numerics.require(portable)
 
 
 def _stopped(what: str, code: ExitCode) -> None:

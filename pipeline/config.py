@@ -19,12 +19,17 @@ from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from pipeline.numerics import ray_env
+
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 PROGRESS = ("auto", "bar", "lines", "none")
 # A key's value for the runs logged before it existed, where today's default would change
 # what they compute (``as_logged``): no validation split, synthetic data from the run's seed,
-# the first rows as subsets, a length in iterations.
-PREDATED = {"data": {"val_size": 0, "seed": None, "subset": "first"}, "train": {"epochs": None}}
+# the first rows as subsets, a length in iterations, the machine's own numerics.
+PREDATED = {
+    "data": {"val_size": 0, "seed": None, "subset": "first"},
+    "train": {"epochs": None, "portable": False},
+}
 
 
 class Task(StrEnum):
@@ -80,6 +85,7 @@ class TrainConfig:
     epochs: float | None = MISSING  # ... or in passes over the training rows: one is null
     h: float = MISSING  # step of the numerical gradient
     blas_threads: int = MISSING  # pinned, never the launcher's: results stay bitwise equal
+    portable: bool = MISSING  # the numerics profile (pipeline.numerics) or the machine's own
     numerical_threads: int | None = MISSING  # null: every core for a single run, 1 in a sweep
     diverge_factor: float = MISSING  # stop when the loss exceeds this multiple of the first
     grad_check: bool = MISSING  # analytic runs: backprop vs central differences, before/after
@@ -135,8 +141,10 @@ class Config:
 
 
 def register_schema() -> None:
-    """Make the schema available to ``conf/config.yaml`` as ``schema``."""
+    """Make the schema available to ``conf/config.yaml`` as ``schema``, and the resolver
+    ``${numerics:}`` (``numerics.ray_env``) to the Ray launcher's config."""
     ConfigStore.instance().store(name="schema", node=Config)
+    OmegaConf.register_new_resolver("numerics", ray_env, replace=True)
 
 
 def project_config() -> DictConfig:

@@ -26,6 +26,27 @@ def compose_config(outputs_dir: Path, *overrides: str, data: str = "synthetic", 
         return compose("config", overrides=[*base, *overrides], return_hydra_config=hydra)
 
 
+def work_tree_entries() -> set[str]:
+    """The work tree's untracked and ignored files and folders, as git lists them, but
+    Python's and pytest's caches."""
+    listed = subprocess.run(
+        ["git", "status", "--porcelain", "--ignored"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.splitlines()
+    entries = {line[3:] for line in listed if line[:2] in ("??", "!!")}
+    return {e for e in entries if "__pycache__" not in e and not e.startswith(".pytest_cache")}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def work_tree_untouched():
+    """The suite leaves the work tree as it found it: nothing new, untracked or ignored (an
+    MLflow experiment created without an artifact location writes ``mlruns/`` into the
+    current directory, the project's root)."""
+    before = work_tree_entries()
+    yield
+    left = sorted(work_tree_entries() - before)
+    assert not left, f"the tests left {left} in the work tree"
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """test_outage.py first, tests marked ``runs_last`` last: its long outage (a) waits out
     three minutes in a thread while the rest of the suite runs."""

@@ -20,19 +20,20 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 OURS = ("scratchnn", "pipeline", "tests")
-LEAVES = ("pipeline.errors", "pipeline.loopback", "pipeline.progress")
+LEAVES = ("pipeline.errors", "pipeline.loopback", "pipeline.progress", "pipeline.numerics")
 # A layer of our code -> the layers of ours it may import (besides itself).
 MAY_IMPORT: dict[str, tuple[str, ...]] = {
     "scratchnn": (),
-    "pipeline": (),  # the package's own __init__
+    "pipeline": ("pipeline.numerics",),  # the package's own __init__: sets the numerics
     **{leaf: () for leaf in LEAVES},
     "pipeline.stages": ("scratchnn", "pipeline.errors"),
     "pipeline.figures": (),
     "pipeline.model": ("scratchnn", "pipeline.stages"),
-    "pipeline.config": ("scratchnn", "pipeline.stages"),
+    "pipeline.config": ("scratchnn", "pipeline.stages", "pipeline.numerics"),
     "pipeline.validation": ("scratchnn", "pipeline.stages", "pipeline.config"),
     "pipeline.tracking": (
-        "scratchnn", "pipeline.errors", "pipeline.stages", "pipeline.figures", "pipeline.model",
+        "scratchnn", "pipeline.errors", "pipeline.numerics", "pipeline.stages", "pipeline.figures",
+        "pipeline.model",
     ),
     "pipeline.jobs": (
         "scratchnn", "pipeline.config", "pipeline.progress", "pipeline.stages",
@@ -43,14 +44,17 @@ MAY_IMPORT: dict[str, tuple[str, ...]] = {
         "pipeline.validation", "pipeline.stages", "pipeline.figures", "pipeline.tracking",
     ),
     "pipeline.run": (
-        "pipeline.config", "pipeline.validation", "pipeline.jobs", "pipeline.tracking",
+        "pipeline.config", "pipeline.numerics", "pipeline.validation", "pipeline.jobs",
+        "pipeline.tracking",
     ),
     "pipeline.tools": (
-        "pipeline", "pipeline.errors", "pipeline.loopback", "pipeline.config", "pipeline.stages",
+        "pipeline", "pipeline.errors", "pipeline.loopback", "pipeline.numerics", "pipeline.config",
+        "pipeline.stages",
         "pipeline.tracking", "pipeline.sweeps", "pipeline.run",
     ),
     "pipeline.__main__": (
-        "pipeline.errors", "pipeline.config", "pipeline.stages", "pipeline.tracking",
+        "pipeline.errors", "pipeline.numerics", "pipeline.config", "pipeline.stages",
+        "pipeline.tracking",
         "pipeline.sweeps", "pipeline.run",
     ),
 }  # fmt: skip

@@ -23,7 +23,7 @@ from pipeline.tracking.logged_model import new_logged_model
 from pipeline.tracking.mlflow_run import MlflowRun
 from pipeline.tracking.recorder import JobInfo
 from pipeline.tracking.registry import check_alias, evaluation, has_model, register
-from pipeline.tracking.store import TrackingError
+from pipeline.tracking.store import TrackingError, artifact_location
 from scratchnn import TwoLayerNet
 from tests.conftest import compose_config, run_pipeline
 
@@ -301,7 +301,7 @@ def test_a_run_without_a_model_is_not_registered(make_cfg, outputs):
 
 def test_a_model_whose_logging_fails_is_marked_failed(outputs):
     client = MlflowClient(f"sqlite:///{outputs}/mlflow.db")
-    experiment = client.create_experiment("failing")
+    experiment = client.create_experiment("failing", artifact_location(client.tracking_uri))
     run = MlflowRun.start(client, experiment, "fails", {})
     with pytest.raises(OSError), new_logged_model(client, experiment, run, []) as model:
         raise OSError("disk full")  # e.g. while its files are uploaded
@@ -362,7 +362,7 @@ def test_a_bad_alias_stops_a_sweep_before_it_starts(tmp_path):
 @pytest.mark.slow
 def test_a_quick_sweep_on_a_subset_never_takes_the_champion(tmp_path, monkeypatch):
     """The sequence that once handed the champion to a chance-level network: a sweep, then a
-    sweep of 50 iterations on 100 training rows. The second is judged on the same
+    sweep of 5 iterations on 100 training rows. The second is judged on the same
     validation rows (its training subset is not other evaluation data) and loses."""
     common = ("--multirun", "data=synthetic", "train.lr=0.5,0.1", f"outputs_dir={tmp_path}")
     first = run_pipeline(*common, "train.iters=300")

@@ -35,6 +35,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from pipeline.tracking.store import artifact_location
 from pipeline.tracking.tags import PARENT_TAG, ROLE_TAG, SPOOL_TAG
 from tests.conftest import ROOT
 from tests.services import answers, gone_within, stop_group
@@ -548,7 +549,7 @@ def test_a_run_whose_params_an_outage_cut_off_gets_them_on_replay(tmp_path, outp
     file.append(EndRun("FINISHED", now_ms()))
     file.close()
     client = MlflowClient(store_uri)
-    experiment = client.create_experiment("spooled")
+    experiment = client.create_experiment("spooled", artifact_location(store_uri))
     client.create_run(experiment, tags={SPOOL_TAG: file.name})  # runs/create went through
     spool.mark_sent(file.path, 1)  # then the server died: OpenStore is all the store holds
     assert send_file(file.path, time.monotonic()).status == "FINISHED"

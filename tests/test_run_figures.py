@@ -15,6 +15,7 @@ from pipeline.stages.train import make_network
 from pipeline.sweeps.summary import summarize
 from pipeline.tracking.mlflow_run import MlflowRun
 from pipeline.tracking.recorder import JobInfo
+from pipeline.tracking.store import artifact_location
 from pipeline.tracking.tags import PARENT_TAG
 from scratchnn.functions import labels_of
 
@@ -89,7 +90,7 @@ def test_a_synthetic_run_has_no_digit_figures(outputs, make_cfg):
 def fake_sweep(client, sweep_dir, runs: list[tuple[dict, dict, str, int]]) -> MlflowRun:
     """A parent run and a child per (params, final metrics, status, loss curve length);
     each job's ``history.npz`` in ``sweep_dir/<job>``, as a sweep's jobs leave it."""
-    experiment = client.create_experiment("sweep")
+    experiment = client.create_experiment("sweep", artifact_location(client.tracking_uri))
     parent = MlflowRun.start(client, experiment, "sweep", {})
     for job, (params, metrics, status, iters) in enumerate(runs):
         tags = {PARENT_TAG: parent.run_id, **({"diverged_at": "3"} if status == "FAILED" else {})}

@@ -27,6 +27,7 @@ from pipeline.stages.data import load_data
 from pipeline.tools import serve
 from pipeline.tracking.recorder import JobInfo
 from pipeline.tracking.registry import latest_sweep_best
+from pipeline.tracking.store import artifact_location
 from scratchnn import TwoLayerNet
 from tests.conftest import ROOT
 from tests.services import free_port, stop_group
@@ -47,7 +48,7 @@ def refusal(capsys, *argv: str) -> str:
 @pytest.fixture
 def experiment(outputs):
     client = MlflowClient(f"sqlite:///{outputs}/mlflow.db")
-    return client, client.create_experiment("scratchnn")
+    return client, client.create_experiment("scratchnn", artifact_location(client.tracking_uri))
 
 
 def test_serve_refuses_an_unknown_run(capsys, outputs, experiment):

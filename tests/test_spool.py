@@ -26,6 +26,7 @@ from pipeline.tracking.messages import (
     now_ms,
 )
 from pipeline.tracking.replay import Replay, send_file
+from pipeline.tracking.store import artifact_location
 from pipeline.tracking.tags import SPOOL_TAG
 from pipeline.validation import validate
 from tests.conftest import ROOT
@@ -138,7 +139,7 @@ def test_a_sweep_job_names_its_run_on_the_parent_before_its_store_made_it(
     tmp_path, outputs, store_uri
 ):
     client = MlflowClient(store_uri)
-    experiment = client.create_experiment("spooled")
+    experiment = client.create_experiment("spooled", artifact_location(store_uri))
     parent = client.create_run(experiment).info.run_id
     file = spool.SpoolFile.create(tmp_path / "spool")
     file.append(OpenStore(store_uri, "spooled", None))

@@ -35,7 +35,13 @@ from tests.services import answers, free_port, start_logged, stop_group, wait_un
 # 2 x 2 jobs on synthetic data, seconds each; 150 iterations: four different test accuracies
 SWEEP = ("--multirun", "sweep=small", "train.iters=150")
 # then a sweep on 100 of those rows: neither its jobs nor it are what the links show
-SUBSET_SWEEP = ("--multirun", "sweep=small", "train.iters=20", "data.n_train=100")
+SUBSET_SWEEP = (
+    "--multirun",
+    "sweep=small",
+    "train.iters=20",
+    "data.n_train=100",
+    "model.hidden_size=16",
+)
 INSTALL = "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium"
 PARAMS = ("train.lr", "train.batch_size", "model.hidden_size")
 NAME = column("attributes", "Run Name")

@@ -141,6 +141,7 @@ def check(overrides: list[str], multirun: bool) -> list[DictConfig]:
                 validate(job)
                 if multirun and optimises(base):
                     check_objective(job)
+            one_numerics(jobs)
     except ConfigError:
         raise
     except MissingConfigException as error:
@@ -213,11 +214,21 @@ def asks_multirun(argv: list[str]) -> bool:
     return any(a in HYDRA_FLAGS_WE_CHECK for a in argv)
 
 
-def check_command_line(argv: list[str]) -> DictConfig | None:
+def check_command_line(argv: list[str]) -> list[DictConfig] | None:
     """``check`` for ``python -m pipeline`` arguments (other Hydra flags are left to Hydra);
-    returns a single run's config (None for a sweep or when Hydra checks)."""
+    returns every job's config (None when Hydra checks)."""
     if any(a.startswith("-") and a not in HYDRA_FLAGS_WE_CHECK for a in argv):
         return None
-    multirun = asks_multirun(argv)
-    jobs = check([a for a in argv if not a.startswith("-")], multirun)
-    return None if multirun else jobs[0]
+    return check([a for a in argv if not a.startswith("-")], asks_multirun(argv))
+
+
+def one_numerics(jobs: list[DictConfig]) -> bool:
+    """The ``train.portable`` of every job: a process's numpy loads once, so a sweep's jobs,
+    which share worker processes, all compute with the same numerics."""
+    values = {job.train.portable for job in jobs}
+    if len(values) > 1:
+        raise ConfigError(
+            "train.portable=true,false is not allowed in one sweep; allowed: one value "
+            "(a sweep's jobs share worker processes, whose numpy loads once)"
+        )
+    return values.pop()

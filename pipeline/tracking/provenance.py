@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+import pipeline.numerics as numerics
 from pipeline.tracking.tags import (
     MLFLOW_GIT_BRANCH,
     MLFLOW_GIT_COMMIT,
@@ -24,6 +25,7 @@ from pipeline.tracking.tags import (
     MLFLOW_SOURCE_NAME,
     MLFLOW_SOURCE_TYPE,
     MLFLOW_USER,
+    NUMERICS_TAG,
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -101,6 +103,14 @@ def blas_info() -> str:
     return " ".join(str(blas[0].get(k, "")) for k in ("internal_api", "version", "architecture"))
 
 
+@cache
+def simd_info() -> str:
+    """The SIMD extensions numpy's dispatch uses above its baseline, e.g. ``X86_V3`` (the
+    portable profile) or ``X86_V3 X86_V4 AVX512_ICL``."""
+    found = np.show_config(mode="dicts")["SIMD Extensions"]["found"]
+    return " ".join(found) or "baseline"
+
+
 def semantic_config(resolved: dict[str, Any]) -> dict[str, Any]:
     """The resolved config without the keys that cannot change a result."""
     kept = json.loads(json.dumps(resolved))
@@ -154,6 +164,8 @@ def environment_tags() -> dict[str, str]:
         "code_version": code_version(),
         "numpy_version": np.__version__,
         "blas": blas_info(),
+        "simd": simd_info(),
+        NUMERICS_TAG: numerics.mode(),
         "python_version": platform.python_version(),
         **node_tags(),
     }

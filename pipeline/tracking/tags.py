@@ -16,6 +16,7 @@ MLFLOW_GIT_COMMIT, MLFLOW_GIT_DIRTY = "mlflow.source.git.commit", "mlflow.source
 MLFLOW_GIT_BRANCH, MLFLOW_GIT_REPO_URL = "mlflow.source.git.branch", "mlflow.source.git.repoURL"
 FINGERPRINT_TAG = "scratchnn.fingerprint"  # sha256 of the semantic config and the code
 ROLE_TAG = "scratchnn.role"  # "job" or "sweep"
+NUMERICS_TAG = "numerics"  # portable or machine: pipeline.numerics's mode the run computed in
 JOB_TAG = "scratchnn.job"  # on a sweep's job run: its number in the sweep
 JOBS_DIR = "jobs"  # not a tag: a sweep parent's artifacts jobs/<number>.json name its jobs' runs
 BEST_RUN_TAG = "best_run_id"  # on a sweep's parent: the chosen run (stages.selection)
