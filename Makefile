@@ -23,8 +23,11 @@ EXTRA_ray := ray
 EXTRA_submitit_local := slurm
 EXTRA_submitit_slurm := slurm
 LAUNCHER_EXTRA := $(if $(EXTRA_$(LAUNCHER)),$(VENV)/.installed-$(EXTRA_$(LAUNCHER)),)
-# A server whose store is PostgreSQL needs the driver (the `team` extra).
-STORE_EXTRA := $(if $(filter postgresql%,$(STORE_URI)),$(VENV)/.installed-team,)
+# A server whose store is PostgreSQL needs the driver, one with AUTH=1 MLflow's auth app's
+# Flask-WTF: both in the `team` extra.
+AUTH ?=
+AUTH_FLAG := $(if $(filter 1 true yes,$(AUTH)),--auth,)
+STORE_EXTRA := $(if $(or $(filter postgresql%,$(STORE_URI)),$(AUTH_FLAG)),$(VENV)/.installed-team,)
 .PHONY: help setup postgres chromium test test-fast lint data train sweep sweep-gd sweep-h ui ui-shot rerun bench search server serve sync
 
 # $(call debian,PACKAGE,TEST,USER): when the command TEST fails, apt-get installs Debian's PACKAGE
@@ -100,8 +103,8 @@ rerun: setup ## rerun a tracked run and compare it point by point: make rerun RU
 	@test -n "$(RUN)" || { echo "usage: make rerun RUN=<mlflow run id>" >&2; exit 2; }
 	$(BIN)/python -m pipeline.tools.rerun $(RUN)
 
-server: setup $(STORE_EXTRA) ## an MLflow tracking server on 127.0.0.1 (PORT=5000) for runs and sweeps; SQLite in outputs/server/ unless STORE_URI=<SQLAlchemy URI> (postgresql+psycopg://...)
-	$(BIN)/python -m pipeline.tools.server $(if $(PORT),--port $(PORT)) $(if $(STORE_URI),--backend-store-uri '$(STORE_URI)') $(ARGS)
+server: setup $(STORE_EXTRA) ## an MLflow tracking server on 127.0.0.1 (PORT=5000) for runs and sweeps; SQLite in outputs/server/ unless STORE_URI=<SQLAlchemy URI> (postgresql+psycopg://...); AUTH=1: users and passwords (SCRATCHNN_ADMIN_PASSWORD), needed for a host other than loopback
+	$(BIN)/python -m pipeline.tools.server $(if $(PORT),--port $(PORT)) $(if $(STORE_URI),--backend-store-uri '$(STORE_URI)') $(AUTH_FLAG) $(ARGS)
 
 sync: setup ## send a tracking server the runs (and sweep ends) an outage left in outputs/spool/; twice changes nothing
 	$(BIN)/python -m pipeline.tools.sync $(ARGS)

@@ -28,6 +28,7 @@ from pipeline.run import run
 from pipeline.stages.data.mnist import MnistUnavailableError
 from pipeline.stages.selection import REPORTED, SELECT_BY
 from pipeline.sweeps.callback import ENV_PARENT_RUN, abandon_open_sweeps
+from pipeline.sweeps.launchers import register_worker_env
 from pipeline.sweeps.preflight import asks_multirun, check_command_line, with_command_line_budget
 from pipeline.tracking.recorder import WRITER, JobInfo, command_line, uses_writer
 from pipeline.tracking.spooled import StillDown
@@ -111,6 +112,7 @@ def _handle_sigterm() -> None:
 
 def main() -> None:
     register_schema()
+    register_worker_env()
     _handle_sigterm()
     try:
         sys.argv[1:] = with_command_line_budget(sys.argv[1:])  # what Hydra and preflight see

@@ -19,8 +19,6 @@ from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from pipeline.numerics import ray_env
-
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 PROGRESS = ("auto", "bar", "lines", "none")
 # A key's value for the runs logged before it existed, where today's default would change
@@ -141,10 +139,8 @@ class Config:
 
 
 def register_schema() -> None:
-    """Make the schema available to ``conf/config.yaml`` as ``schema``, and the resolver
-    ``${numerics:}`` (``numerics.ray_env``) to the Ray launcher's config."""
+    """Make the schema available to ``conf/config.yaml`` as ``schema``."""
     ConfigStore.instance().store(name="schema", node=Config)
-    OmegaConf.register_new_resolver("numerics", ray_env, replace=True)
 
 
 def project_config() -> DictConfig:

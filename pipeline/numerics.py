@@ -12,7 +12,7 @@ the environment's own ``OPENBLAS_CORETYPE`` and ``NPY_DISABLE_CPU_FEATURES``.
 Both libraries read these variables only when they load, so this module never imports numpy:
 ``pipeline/__init__`` calls ``apply`` before anything loads it, child processes (joblib's,
 submitit's) inherit the environment it sets, Ray's workers get it as their runtime
-environment (``conf/launcher/ray.yaml``: ``ray_env``), and a process that loaded numpy the
+environment (``ray_env``, in ``sweeps.launchers.worker_env``), and a process that loaded numpy the
 other way starts again (``require``).
 """
 
@@ -141,7 +141,7 @@ def notice(portable: bool) -> str | None:
 
 def ray_env() -> dict[str, str]:
     """The environment a Ray worker starts with to compute as this process's children do:
-    the mode and, for the portable profile, its variables (OmegaConf resolver ``numerics``)."""
+    the mode and, for the portable profile, its variables."""
     mode = os.environ.get(MODE_VAR, PORTABLE)
     profile = PROFILE if mode == PORTABLE and cannot_run() is None else {}
     return {MODE_VAR: mode, **profile}

@@ -12,11 +12,13 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from pipeline.config import register_schema
+from pipeline.sweeps.launchers import register_worker_env
 
 ROOT = Path(__file__).resolve().parent.parent
 CONF_DIR = str(ROOT / "conf")
 
 register_schema()
+register_worker_env()
 
 
 def compose_config(outputs_dir: Path, *overrides: str, data: str = "synthetic", hydra=False):

@@ -29,7 +29,7 @@ MAY_IMPORT: dict[str, tuple[str, ...]] = {
     "pipeline.stages": ("scratchnn", "pipeline.errors"),
     "pipeline.figures": (),
     "pipeline.model": ("scratchnn", "pipeline.stages"),
-    "pipeline.config": ("scratchnn", "pipeline.stages", "pipeline.numerics"),
+    "pipeline.config": ("scratchnn", "pipeline.stages"),
     "pipeline.validation": ("scratchnn", "pipeline.stages", "pipeline.config"),
     "pipeline.tracking": (
         "scratchnn", "pipeline.errors", "pipeline.numerics", "pipeline.stages", "pipeline.figures",
@@ -40,7 +40,7 @@ MAY_IMPORT: dict[str, tuple[str, ...]] = {
         "pipeline.figures", "pipeline.tracking",
     ),
     "pipeline.sweeps": (
-        "scratchnn", "pipeline.errors", "pipeline.loopback", "pipeline.config",
+        "scratchnn", "pipeline.errors", "pipeline.loopback", "pipeline.numerics", "pipeline.config",
         "pipeline.validation", "pipeline.stages", "pipeline.figures", "pipeline.tracking",
     ),
     "pipeline.run": (

@@ -18,12 +18,13 @@ from pipeline.jobs.training import EXAMPLE_ROWS
 from pipeline.run import run
 from pipeline.stages.data import load_data
 from pipeline.sweeps.summary import Summary, register_best
+from pipeline.tracking.artifacts import artifact_location
 from pipeline.tracking.datasets import datasets
 from pipeline.tracking.logged_model import new_logged_model
 from pipeline.tracking.mlflow_run import MlflowRun
 from pipeline.tracking.recorder import JobInfo
 from pipeline.tracking.registry import check_alias, evaluation, has_model, register
-from pipeline.tracking.store import TrackingError, artifact_location
+from pipeline.tracking.store import TrackingError
 from scratchnn import TwoLayerNet
 from tests.conftest import compose_config, run_pipeline
 

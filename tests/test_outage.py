@@ -35,7 +35,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline.tracking.store import artifact_location
+from pipeline.tracking.artifacts import artifact_location
 from pipeline.tracking.tags import PARENT_TAG, ROLE_TAG, SPOOL_TAG
 from tests.conftest import ROOT
 from tests.services import answers, gone_within, stop_group

@@ -13,9 +13,9 @@ from pipeline.stages.data import load_data
 from pipeline.stages.evaluate import evaluate, misclassified
 from pipeline.stages.train import make_network
 from pipeline.sweeps.summary import summarize
+from pipeline.tracking.artifacts import artifact_location
 from pipeline.tracking.mlflow_run import MlflowRun
 from pipeline.tracking.recorder import JobInfo
-from pipeline.tracking.store import artifact_location
 from pipeline.tracking.tags import PARENT_TAG
 from scratchnn.functions import labels_of
 

@@ -19,10 +19,11 @@ from pipeline.config import ConfigError, dataset_config
 from pipeline.run import run
 from pipeline.stages.selection import Job, binomial_se, candidates, ranked, within_noise
 from pipeline.sweeps.ending import SweepEnd, end_sweep
+from pipeline.tracking.artifacts import artifact_location
 from pipeline.tracking.mlflow_run import MlflowRun
 from pipeline.tracking.recorder import JobInfo
 from pipeline.tracking.runs_view import COLUMNS, SORT_KEY, view_state
-from pipeline.tracking.store import ENV_URI, artifact_location, connect
+from pipeline.tracking.store import ENV_URI, connect
 from pipeline.tracking.tags import NOTE_TAG, ROLE_TAG
 from tests.conftest import compose_config
 

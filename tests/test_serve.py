@@ -25,9 +25,9 @@ from pipeline.model.scoring import Refusal, tensor
 from pipeline.run import run
 from pipeline.stages.data import load_data
 from pipeline.tools import serve
+from pipeline.tracking.artifacts import artifact_location
 from pipeline.tracking.recorder import JobInfo
 from pipeline.tracking.registry import latest_sweep_best
-from pipeline.tracking.store import artifact_location
 from scratchnn import TwoLayerNet
 from tests.conftest import ROOT
 from tests.services import free_port, stop_group

@@ -16,6 +16,7 @@ from mlflow.tracking import MlflowClient
 
 from pipeline.config import ConfigError
 from pipeline.tracking import spool
+from pipeline.tracking.artifacts import artifact_location
 from pipeline.tracking.messages import (
     EndRun,
     LogSeries,
@@ -26,7 +27,6 @@ from pipeline.tracking.messages import (
     now_ms,
 )
 from pipeline.tracking.replay import Replay, send_file
-from pipeline.tracking.store import artifact_location
 from pipeline.tracking.tags import SPOOL_TAG
 from pipeline.validation import validate
 from tests.conftest import ROOT

@@ -16,12 +16,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
+from pipeline.tracking.server_auth import ADMIN, ADMIN_PASSWORD_VAR
+from pipeline.tracking.store import PASSWORD_VAR, USERNAME_VAR
 from pipeline.tracking.tags import ROLE_TAG
 from tests.conftest import ROOT
 from tests.services import (
@@ -39,6 +43,8 @@ pytestmark = pytest.mark.slow
 JOBLIB_2 = "hydra.launcher.n_jobs=2"  # conf/sweep/small.yaml: 4 jobs, 2 at a time
 SERVER_BINARIES = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))
 RAY_LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # Ray binds 127.0.0.1 only
+ADMIN_PASSWORD = "Team-admin-only-in-env"  # no file under the tests' folders holds it
+PASSWORD = ADMIN_PASSWORD.encode()
 
 
 def as_postgres(command: list[str]) -> list[str]:
@@ -103,19 +109,39 @@ def make(*args: str, env: dict[str, str], timeout: float = 600) -> subprocess.Co
 
 @pytest.fixture(scope="module")
 def team_server(postgres, tmp_path_factory) -> Iterator[str]:
-    """``make server STORE_URI=<postgres>`` on a free loopback port; yields its URL."""
+    """``make server AUTH=1 STORE_URI=<postgres>`` on a free loopback port, this process
+    logging in as its admin (MLflow's credentials in the environment the commands inherit);
+    yields its URL."""
+    pytest.importorskip("flask_wtf", reason=NEEDS.format("team"))
     outputs = tmp_path_factory.mktemp("team-server")
     port, log = free_port(), outputs / "server.log"
-    command = ["make", "--no-print-directory", "server", f"PORT={port}", f"STORE_URI={postgres}"]
-    server = start_logged([*command, f"ARGS=--outputs-dir {outputs} --workers 1"], log, cwd=ROOT)
+    command = ["make", "--no-print-directory", "server", f"PORT={port}", f"STORE_URI={postgres}",
+               "AUTH=1"]  # fmt: skip
+    env = {**os.environ, ADMIN_PASSWORD_VAR: ADMIN_PASSWORD}
+    server = start_logged(
+        [*command, f"ARGS=--outputs-dir {outputs} --workers 1"], log, cwd=ROOT, env=env
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         startup = wait_until(lambda: answers(f"{url}/health"), server, log, 120, "make server")
         print(f"make server on PostgreSQL answered after {startup:.1f} s")
         assert f"MLflow tracking server for {postgres}" in log.read_text()
-        yield url
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv(USERNAME_VAR, ADMIN)
+            patch.setenv(PASSWORD_VAR, ADMIN_PASSWORD)
+            assert answers_anonymously(url) == 401
+            yield url
     finally:
         stop_group(server)
+
+
+def answers_anonymously(url: str) -> int:
+    """The HTTP status the server answers a request without credentials with."""
+    try:
+        with urllib.request.urlopen(f"{url}/api/2.0/mlflow/experiments/search?max_results=1"):
+            return 200
+    except urllib.error.HTTPError as error:
+        return error.code
 
 
 def sweep(url: str, experiment: str, outputs: Path, *make_args: str, args: str = "", env=None):
@@ -154,6 +180,7 @@ def test_a_sweep_on_a_postgresql_server_reruns_and_resumes(team_server, listener
     assert f"open the MLflow UI at {team_server}" in resumed.stdout
     assert {run.info.run_id for run in job_runs(team_server, "team")} == before  # none new
     assert non_loopback_listeners(listeners_before) == set()  # PostgreSQL and the server
+    assert not [p for p in tmp_path.rglob("*") if p.is_file() and PASSWORD in p.read_bytes()]
 
 
 @pytest.fixture
@@ -166,10 +193,11 @@ def ray_cluster(tmp_path) -> Iterator[dict]:
     os.mkdir(f"{temp_dir}/ray")  # where Ray writes the address of its newest cluster
     log = tmp_path / "ray.log"
     with open(log, "w") as out:
-        cluster = subprocess.Popen(
+        without = {k: v for k, v in os.environ.items() if k not in (USERNAME_VAR, PASSWORD_VAR)}
+        cluster = subprocess.Popen(  # its workers log in with what the sweep sends them
             [sys.executable, "-m", "tests.ray_cluster", f"{temp_dir}/ray", "2"],
             cwd=ROOT,
-            env={**os.environ, **env},
+            env={**without, **env},
             stdout=subprocess.PIPE,
             stderr=out,
             start_new_session=True,
@@ -204,7 +232,8 @@ def test_a_ray_sweep_across_two_nodes_equals_the_joblib_sweep(
     team_server, ray_cluster, listeners_before, tmp_path
 ):
     done = sweep(team_server, "ray", tmp_path / "ray", "LAUNCHER=ray", env=ray_cluster["env"])
-    assert "Connected to Ray cluster" in done.stderr
+    assert "Connected to Ray cluster" in done.stderr  # its nodes started without credentials:
+    assert not [p for p in tmp_path.rglob("*") if p.is_file() and PASSWORD in p.read_bytes()]
     assert non_loopback_listeners(listeners_before) == set()  # Ray's nodes and the servers
     nodes = {run.data.tags["scratchnn.node"] for run in job_runs(team_server, "ray")}
     assert len(nodes) > 1 and nodes <= set(ray_cluster["node_ids"]), nodes

@@ -29,6 +29,7 @@ from pipeline.sweeps.ending import SweepEnd, end_sweep, send_owed
 from pipeline.sweeps.front_page import SWEEP_LOG, parent_params
 from pipeline.sweeps.launchers import keep_ray_local
 from pipeline.sweeps.preflight import axis_values
+from pipeline.tracking.artifacts import artifact_location
 from pipeline.tracking.drain import drain
 from pipeline.tracking.mlflow_run import MlflowRun
 from pipeline.tracking.provenance import environment_tags, system_tags
@@ -39,7 +40,6 @@ from pipeline.tracking.spooled import SYNC
 from pipeline.tracking.store import (
     ENV_URI,
     TrackingError,
-    artifact_location,
     check_store,
     connect,
     is_server,

@@ -14,14 +14,31 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+import pipeline.numerics as numerics
 from pipeline.config import ConfigError
 from pipeline.loopback import is_loopback
-from pipeline.tracking.store import ENV_URI, is_server, resolve_uri
+from pipeline.tracking.store import ENV_URI, PASSWORD_VAR, USERNAME_VAR, is_server, resolve_uri
+
+CREDENTIALS = (USERNAME_VAR, PASSWORD_VAR)  # MLflow's: what a worker elsewhere logs in with
 
 ENV_RAY_ADDRESS = "RAY_ADDRESS"
 # "0" makes Ray use 127.0.0.1 as this node's address (the name says Windows/macOS, the switch
 # works everywhere); otherwise Ray binds and dials the machine's network address.
 ENV_RAY_CLUSTER = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+def worker_env() -> dict[str, str]:
+    """The environment a Ray worker starts with (``conf/launcher/ray.yaml``, resolver
+    ``${worker_env:}``): the sweep's numerics (``numerics.ray_env``) and MLflow's credentials
+    from this process's environment. Resolved when Ray starts, never written: Hydra's
+    ``multirun.yaml`` keeps the interpolation."""
+    credentials = {name: os.environ[name] for name in CREDENTIALS if name in os.environ}
+    return {**numerics.ray_env(), **credentials}
+
+
+def register_worker_env() -> None:
+    """Make ``${worker_env:}`` available to the launcher's config."""
+    OmegaConf.register_new_resolver("worker_env", worker_env, replace=True)
 
 
 def ray_address(launcher: Any) -> str | None:

@@ -25,7 +25,8 @@ from omegaconf.errors import OmegaConfBaseException
 from pipeline.config import CONF_DIR, ConfigError, Task
 from pipeline.sweeps.job_configs import compose_jobs
 from pipeline.sweeps.launchers import check_launcher_store
-from pipeline.tracking.store import check_store, resolve_uri
+from pipeline.tracking.access import check_access
+from pipeline.tracking.store import check_store, is_server, resolve_uri
 from pipeline.validation import validate
 
 HYDRA_FLAGS_WE_CHECK = ("-m", "--multirun")
@@ -154,7 +155,11 @@ def check(overrides: list[str], multirun: bool) -> list[DictConfig]:
             raise ConfigError(_bad_key(cause)) from None
         raise ConfigError(" ".join(str(error).split())) from None
     if base.tracking.enabled:
-        check_store(resolve_uri(base.tracking.uri, base.outputs_dir))
+        uri = resolve_uri(base.tracking.uri, base.outputs_dir)
+        check_store(uri)
+        if is_server(uri):  # who may log there (MLflow's basic auth)
+            model = base.tracking.registered_model if multirun else None
+            check_access(uri, base.tracking.experiment, model)
     return jobs
 
 

@@ -5,8 +5,12 @@ Binds 127.0.0.1 unless ``--host`` says otherwise, keeps runs in a SQLite file un
 artifacts itself (``--serve-artifacts``): clients upload through HTTP, so jobs on other
 machines need nothing but the URL. Point runs at it with
 ``MLFLOW_TRACKING_URI=http://127.0.0.1:5000`` or ``tracking.uri=``. Other options go to
-``mlflow server`` unchanged (e.g. ``--host 0.0.0.0 --allowed-hosts mlflow.lab:5000`` for a
-cluster's nodes).
+``mlflow server`` unchanged (e.g. ``--allowed-hosts mlflow.lab:5000`` for a cluster's nodes).
+
+``--auth`` (``make server AUTH=1``) serves MLflow's basic-auth app
+(``pipeline.tracking.server_auth``): users and passwords, READ for a new user. A host other
+than loopback is refused without it, unless ``--trusted-network`` says the network is the
+team's own.
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ from pipeline import loopback
 from pipeline.config import dataset_config, project_config
 from pipeline.errors import ExitCode, fail
 from pipeline.tools.ui import PORT, mlflow_program, runs_link, runs_url
+from pipeline.tracking.artifacts import artifact_location
+from pipeline.tracking.server_auth import ADMIN_PASSWORD_VAR, APP, auth_environment
 from pipeline.tracking.store import (
     TrackingError,
-    artifact_location,
     check_store,
     experiment_id,
     set_mlflow_environment,
@@ -48,6 +53,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="where served artifacts go; default: beside a SQLite store, else <outputs>/server/",
     )
     parser.add_argument("--workers", type=int, default=2, help="request-handling processes")
+    parser.add_argument(
+        "--auth", action="store_true",
+        help=f"MLflow's basic auth (AUTH=1); the admin's password: ${ADMIN_PASSWORD_VAR}",
+    )  # fmt: skip
+    parser.add_argument(
+        "--trusted-network", action="store_true",
+        help="serve a host other than loopback without --auth: anyone who reaches it may write",
+    )  # fmt: skip
     parser.set_defaults(data=defaults.data.name)  # the dataset of the runs link's view
     args, args.mlflow_options = parser.parse_known_args(argv)
     return args
@@ -82,16 +95,33 @@ def mlflow_command(args: argparse.Namespace) -> list[str]:
         "--serve-artifacts",
         "--artifacts-destination",
         artifacts,
+        *(["--app-name", APP] if args.auth else []),
         *args.mlflow_options,
     ]
 
 
+def check_host(args: argparse.Namespace) -> None:
+    """Refuse, in one line, a host other than loopback for a server anyone there may write
+    to: without ``--auth`` (``AUTH=1``), unless ``--trusted-network`` says so."""
+    if loopback.is_loopback(args.host) or args.auth or args.trusted_network:
+        return
+    fail(
+        f"--host {args.host} is not allowed without AUTH=1: anyone who reaches it could read, "
+        "write and delete every run and move the champion; allowed: make server AUTH=1 "
+        "(docs/team.md), or ARGS='--trusted-network' on a network only your team reaches",
+        ExitCode.BAD_INPUT,
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    check_host(args)
     command = mlflow_command(args)
     store = command[command.index("--backend-store-uri") + 1]
     try:
         check_store(store)
+        folder = Path(args.outputs_dir).resolve() / SERVER_DIR
+        os.environ.update(auth_environment(store, folder) if args.auth else {})
     except TrackingError as exc:
         fail(exc, ExitCode.BAD_INPUT)
     url = runs_url(args.host, args.port, None).rstrip("/")

@@ -59,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     except TrackingError as error:
         return int(report(error, ExitCode.FAILED))
     print("\n".join(summary(owed, spool)))
+    for refusal in owed.drained.refused.values():
+        fail(f"{refusal}; its runs stay in {spool}", ExitCode.FAILED)
     if owed.drained.down:
         servers = ", ".join(owed.drained.down)
         fail(f"tracking server {servers} did not answer for {args.wait:g} s: its runs stay in "

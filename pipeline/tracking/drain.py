@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pipeline.tracking.replay import Sent, send_file, wait_for
 from pipeline.tracking.spool import pending, store_of
-from pipeline.tracking.store import server_answers
+from pipeline.tracking.store import NotLetIn, server_answers
 
 
 @dataclass
@@ -25,6 +25,7 @@ class Drained:
     sent: list[Sent] = field(default_factory=list)
     busy: list[Path] = field(default_factory=list)  # held by a running job
     down: dict[str, list[Path]] = field(default_factory=dict)  # server -> its files left
+    refused: dict[str, str] = field(default_factory=dict)  # server -> why it let us not in
 
     @property
     def left(self) -> int:
@@ -43,7 +44,12 @@ def drain(
         if store in done.down or (store and not _answers(store, deadline, wait, say)):
             done.down.setdefault(store, []).append(path)
             continue
-        result = send_file(path, deadline)
+        try:
+            result = send_file(path, deadline)
+        except NotLetIn as refusal:  # the file stays: right credentials send it later
+            done.down.setdefault(store, []).append(path)
+            done.refused[store] = str(refusal)
+            continue
         if result is None:  # a running job holds it, or its server went down meanwhile
             if store is None or server_answers(store):
                 done.busy.append(path)

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import one_line
-from pipeline.tracking.store import TrackingError, check_store, relocated, scheme, sqlite_path
+from pipeline.tracking.artifacts import relocated
+from pipeline.tracking.store import TrackingError, check_store, scheme, sqlite_path
 from pipeline.tracking.tags import JOBS_DIR, PARENT_TAG, ROLE_TAG
 
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from pipeline.stages.data import Dataset
 from pipeline.tracking import provenance
+from pipeline.tracking.artifacts import artifact_location
 from pipeline.tracking.datasets import dataset_messages
 from pipeline.tracking.messages import (
     EndRun,
@@ -36,7 +37,7 @@ from pipeline.tracking.messages import (
 from pipeline.tracking.reuse import reusable
 from pipeline.tracking.spool import spool_dir
 from pipeline.tracking.spooled import Spooled
-from pipeline.tracking.store import artifact_location, check_store, is_server, resolve_uri
+from pipeline.tracking.store import check_store, is_server, resolve_uri
 from pipeline.tracking.tags import FINGERPRINT_TAG, JOB_TAG, PARENT_TAG, ROLE_TAG
 from pipeline.tracking.writer import InProcess, WriterProcess
 

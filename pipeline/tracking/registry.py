@@ -19,10 +19,11 @@ from typing import Any
 from pipeline.model.card import DATA_TAG, describe, version_tags
 from pipeline.model.save import MODEL_DIR
 from pipeline.stages.selection import REPORTED, SELECT_BY
+from pipeline.tracking.artifacts import relocated
 from pipeline.tracking.datasets import CONTEXTS, datasets
 from pipeline.tracking.logged_model import run_model
 from pipeline.tracking.lookup import newest_sweep_run, on_default_rows
-from pipeline.tracking.store import ENV_URI, TrackingError, check_store, experiment_id, relocated
+from pipeline.tracking.store import ENV_URI, TrackingError, check_store, experiment_id
 from pipeline.tracking.tags import BEST_RUN_TAG
 
 ALIAS_PATTERN = r"[\w-]{1,255}"  # MLflow's aliases: letters, digits, _ and -

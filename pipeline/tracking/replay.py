@@ -25,7 +25,7 @@ from typing import Any
 from pipeline.tracking import spool
 from pipeline.tracking.messages import EndRun, LogSeries, Message, OpenStore, StartRun
 from pipeline.tracking.session import Session
-from pipeline.tracking.store import TrackingError, is_server, server_answers
+from pipeline.tracking.store import NotLetIn, TrackingError, is_server, server_answers
 from pipeline.tracking.writer import apply
 
 PROBE_EVERY = 2.0  # seconds between health checks of a server that does not answer
@@ -63,7 +63,7 @@ class Replay:
             message = replace(message, status="FAILED")
         try:
             result = self._apply(message)
-        except ServerDown:
+        except (ServerDown, NotLetIn):  # left the next record: nothing is lost
             raise
         except TrackingError as exc:  # refused by a server that answers: the run ends FAILED
             self.error, result = self.error or str(exc), None

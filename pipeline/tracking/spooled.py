@@ -24,7 +24,7 @@ from typing import Any
 from pipeline.tracking.messages import EndRun, FindRuns, Message, StartRun
 from pipeline.tracking.replay import PROBE_EVERY, Replay, ServerDown, wait_for
 from pipeline.tracking.spool import SpoolFile, remove, set_aside
-from pipeline.tracking.store import TrackingError, server_answers
+from pipeline.tracking.store import NotLetIn, TrackingError, server_answers
 from pipeline.tracking.tags import SPOOL_TAG
 from pipeline.tracking.writer import apply
 
@@ -51,6 +51,7 @@ class Spooled:
         self.changed = threading.Condition()
         self.down_since: float | None = None  # when the server stopped answering
         self.stopping = False
+        self.refused: str | None = None  # the server refused the credentials: kept for sync
         self.thread = threading.Thread(target=self._send_records, daemon=True)
         self.thread.start()
 
@@ -103,6 +104,11 @@ class Spooled:
         self._close(sent)
         if self.replay.error:
             raise TrackingError(self.replay.error)
+        if self.refused and wait:
+            raise StillDown(f"{self.refused}: the run waits in {self.file.path}; {SYNC} sends it")
+        if self.refused:
+            log.warning("%s: the run waits in %s for %s", self.refused, self.file.path, SYNC)
+            return
         if not sent and wait:
             raise StillDown(
                 f"tracking server {self.uri} did not answer for {self.outage_wait:g} s "
@@ -152,6 +158,9 @@ class Spooled:
                 message = self.records[self.replay.applied]
             try:
                 self.replay.step(message)
+            except NotLetIn as refusal:  # no retry helps: the spool keeps it for `make sync`
+                self.refused = str(refusal)
+                return
             except ServerDown:
                 self._mark_down(time.monotonic())
                 if not wait_for(self.uri, float("inf"), stop=lambda: self.stopping):

@@ -42,6 +42,30 @@ class TrackingError(RuntimeError):
     """The tracking store refused or could not be reached; the message is one line."""
 
 
+class NotLetIn(TrackingError):
+    """A tracking server refused this client's credentials (HTTP 401) or their permission
+    (403): nothing it was sent is lost, it waits for the right credentials."""
+
+
+USERNAME_VAR, PASSWORD_VAR = "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"  # MLflow's
+NOT_LET_IN = {"UNAUTHENTICATED": "refused the credentials", "PERMISSION_DENIED": "refused"}
+
+
+def not_let_in(uri: str, error_code: str, what: str) -> NotLetIn:
+    """The one-line ``NotLetIn`` of server ``uri`` answering ``error_code`` to ``what``,
+    naming the user (never the password) and what to set."""
+    user = os.environ.get(USERNAME_VAR)
+    who = f"user {user!r}" if user else f"no user ({USERNAME_VAR} is not set)"
+    if error_code == "UNAUTHENTICATED":
+        why = f"refused the credentials of {who}"
+    else:
+        why = f"refused {who} permission for {what}"
+    return NotLetIn(
+        f"tracking server {without_password(uri)} {why}; set {USERNAME_VAR} and {PASSWORD_VAR} "
+        "(or ~/.mlflow/credentials) to a user with EDIT on the experiment (docs/team.md)"
+    )
+
+
 def default_uri(outputs_dir: str | os.PathLike[str]) -> str:
     """``sqlite:///`` URI of the local store, by absolute path (a relative one would resolve
     against each job's working directory)."""
@@ -75,33 +99,6 @@ def ui_hint(uri: str) -> str:
 def sqlite_path(uri: str) -> Path:
     """The database file of a ``sqlite:///`` URI."""
     return Path(uri.partition(":///")[2])
-
-
-ARTIFACTS_DIR = "mlartifacts"  # beside a SQLite store's file: its experiments' artifacts
-
-
-def artifact_location(uri: str) -> str | None:
-    """Where a new experiment keeps artifacts: the folder ``ARTIFACTS_DIR`` beside a SQLite
-    store's file (moving the store's folder moves everything a rerun needs), else the
-    store's own choice (None). An experiment keeps the location it was created with."""
-    if scheme(uri) == "sqlite":
-        return (sqlite_path(uri).resolve().parent / ARTIFACTS_DIR).as_uri()
-    return None
-
-
-def relocated(uri: str, artifact_uri: str) -> str:
-    """``artifact_uri`` (a run's or a logged model's, as the store ``uri`` recorded it) where
-    it is now. MLflow records absolute paths (mlflow/mlflow#3144): when the folder of a SQLite
-    store has been moved, a location under its ``ARTIFACTS_DIR`` that is gone is read from the
-    ``ARTIFACTS_DIR`` beside the store's file. Anything else is returned as it is."""
-    if scheme(uri) != "sqlite" or not artifact_uri.startswith("file:"):
-        return artifact_uri
-    recorded = Path(urllib.parse.urlsplit(artifact_uri).path)
-    if recorded.exists() or ARTIFACTS_DIR not in recorded.parts:
-        return artifact_uri
-    last = len(recorded.parts) - 1 - recorded.parts[::-1].index(ARTIFACTS_DIR)
-    here = sqlite_path(uri).resolve().parent.joinpath(*recorded.parts[last:])
-    return here.as_uri() if here.exists() else artifact_uri
 
 
 def check_store(uri: str, timeout: float = 5.0, answer: bool = True) -> None:
@@ -204,6 +201,8 @@ def connect(uri: str, experiment: str, location: str | None) -> tuple[Any, str]:
                 pass
             found = client.get_experiment_by_name(experiment)
     except MlflowException as exc:
+        if exc.error_code in NOT_LET_IN:
+            raise not_let_in(uri, exc.error_code, f"experiment {experiment!r}") from None
         raise TrackingError(f"tracking store {uri}: {one_line(exc)}") from None
     return client, found.experiment_id
 

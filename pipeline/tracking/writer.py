@@ -33,7 +33,13 @@ from typing import Any, TextIO
 from pipeline.errors import one_line
 from pipeline.tracking.messages import EndRun, Message, decode, encode
 from pipeline.tracking.session import Session
-from pipeline.tracking.store import TrackingError, import_mlflow, set_mlflow_environment
+from pipeline.tracking.store import (
+    NOT_LET_IN,
+    TrackingError,
+    import_mlflow,
+    not_let_in,
+    set_mlflow_environment,
+)
 
 
 def apply(message: Message, session: Session) -> Any:
@@ -43,7 +49,20 @@ def apply(message: Message, session: Session) -> Any:
     except TrackingError:
         raise
     except Exception as exc:  # noqa: BLE001 - MLflow's, SQLAlchemy's, the file system's
+        code = getattr(exc, "error_code", None) or HTTP_CODES.get(status_of(exc))
+        if code in NOT_LET_IN and session.client is not None:
+            raise not_let_in(session.client.tracking_uri, code, type(message).__name__) from None
         raise TrackingError(f"{type(message).__name__} failed: {one_line(exc)}") from None
+
+
+HTTP_CODES = {401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED"}  # as MLflow's REST calls say
+
+
+def status_of(error: Exception) -> int | None:
+    """The HTTP status of a failed upload or download of an artifact (``requests``' error,
+    which MLflow's artifact repository raises as it is), else None."""
+    response = getattr(error, "response", None)
+    return getattr(response, "status_code", None)
 
 
 class InProcess:
