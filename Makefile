@@ -113,7 +113,7 @@ ui: setup ## the MLflow UI on 127.0.0.1 (PORT=5000) on the project's store; prin
 	$(BIN)/python -m pipeline.tools.ui $(if $(PORT),--port $(PORT)) $(ARGS)
 
 ui-shot: setup chromium ## the README's picture of the UI, docs/images/mlflow-ui.png, taken by headless Chromium from the project's store; ARGS='--page sweep --out F.png'
-	$(BIN)/python -m pipeline.tools.ui_shot $(ARGS)
+	$(BIN)/python -m tests.dev.ui_shot $(ARGS)
 
 serve: setup ## serve a run's model on 127.0.0.1 (PORT=5001): make serve RUN=<run id>; without RUN the best run of the newest sweep on the full MNIST
 	$(BIN)/python -m pipeline.tools.serve $(if $(RUN),--run $(RUN)) $(if $(PORT),--port $(PORT)) $(ARGS)

@@ -31,6 +31,7 @@ from pipeline.sweeps.callback import ENV_PARENT_RUN, abandon_open_sweeps
 from pipeline.sweeps.launchers import register_worker_env
 from pipeline.sweeps.preflight import asks_multirun, check_command_line, with_command_line_budget
 from pipeline.tracking.recorder import WRITER, JobInfo, command_line, uses_writer
+from pipeline.tracking.run_status import FAILED, KILLED
 from pipeline.tracking.spooled import StillDown
 from pipeline.tracking.store import TrackingError, resolve_uri, ui_hint
 
@@ -131,7 +132,7 @@ def main() -> None:
         fail(error, ExitCode.FAILED)
     except SystemExit as stop:
         if stop.code:  # Hydra reported a failed sweep (e.g. a worker process died)
-            abandon_open_sweeps("FAILED")
+            abandon_open_sweeps(FAILED)
         raise
     except KeyboardInterrupt:
         _stopped("interrupted", ExitCode.INTERRUPTED)
@@ -149,7 +150,7 @@ def with_numerics(portable: bool) -> None:
 
 def _stopped(what: str, code: ExitCode) -> None:
     """After Ctrl-C (130) or SIGTERM (143): metrics are flushed, runs marked KILLED."""
-    abandon_open_sweeps("KILLED")
+    abandon_open_sweeps(KILLED)
     print(f"{what}: buffered metrics were flushed and the run marked KILLED", file=sys.stderr)
     sys.exit(int(code))
 

@@ -11,11 +11,10 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from pipeline.config import register_schema
+from pipeline.config import CONF_DIR, register_schema
 from pipeline.sweeps.launchers import register_worker_env
 
 ROOT = Path(__file__).resolve().parent.parent
-CONF_DIR = str(ROOT / "conf")
 
 register_schema()
 register_worker_env()

@@ -9,15 +9,33 @@ from __future__ import annotations
 import ipaddress
 import os
 import signal
+import socket
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from pipeline import loopback
 from pipeline.loopback import is_loopback
-from pipeline.tools.processes import answers, free_port  # noqa: F401 - tests take them from here
+
+
+def free_port() -> int:
+    """A TCP port of the loopback that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind((loopback.HOST, 0))
+        return sock.getsockname()[1]
+
+
+def answers(url: str) -> bool:
+    """Whether ``url`` answers 200 now."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as reply:
+            return reply.status == 200
+    except OSError:
+        return False
 
 
 def start_logged(command: list[str], log: Path, **options) -> subprocess.Popen:

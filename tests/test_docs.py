@@ -142,8 +142,21 @@ def test_exit_codes_table_is_the_code() -> None:
     assert {int(code) for code in re.findall(r"^\| (\d+) \|", section, re.M)} == set(ExitCode)
 
 
-@EACH_PAGE
-def test_runnable_blocks_run(page: Path) -> None:
+def runnable_blocks(page: Path) -> list[str]:
+    """The Python blocks of ``page`` marked ``<!-- runnable -->``."""
+    return [body for mark, _, body in FENCE.findall(page.read_text()) if mark]
+
+
+RUNNABLE = [(page, n, block) for page in PAGES for n, block in enumerate(runnable_blocks(page))]
+
+
+def test_there_are_runnable_blocks() -> None:
+    assert RUNNABLE, "no page marks a block <!-- runnable -->: the next test runs nothing"
+
+
+@pytest.mark.parametrize(
+    ("page", "n", "block"), RUNNABLE, ids=[f"{p.name}#{n}" for p, n, _ in RUNNABLE]
+)
+def test_runnable_blocks_run(page: Path, n: int, block: str) -> None:
     """Each Python block marked ``<!-- runnable -->`` runs as written."""
-    for block in [body for mark, _, body in FENCE.findall(page.read_text()) if mark]:
-        exec(compile(block, f"{page.name} (runnable block)", "exec"), {})
+    exec(compile(block, f"{page.name} (runnable block {n})", "exec"), {})

@@ -35,3 +35,18 @@ def test_a_bad_value_of_a_later_job_is_refused_in_one_line(tmp_path):
     overrides = ["train.lr=0.1,fast", f"outputs_dir={tmp_path}", "tracking.enabled=false"]
     with pytest.raises(ConfigError, match=r"^train.lr='fast' is not allowed; allowed: a number$"):
         check(overrides, multirun=True)
+
+
+def test_jobs_that_change_only_values_are_composed_once(monkeypatch):
+    """The default sweep's 27 jobs change leaf values only: Hydra composes the first, the
+    others are set from it (composing each costs ~30 ms)."""
+    import pipeline.sweeps.job_configs as job_configs
+
+    calls = []
+    compose = job_configs.compose_job
+    monkeypatch.setattr(job_configs, "compose_job", lambda job: calls.append(job) or compose(job))
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        overrides = ["sweep=default"]
+        jobs = job_overrides(base_config(overrides), overrides, multirun=True)
+        configs = job_configs.compose_jobs(jobs)
+    assert len(configs) == len(jobs) == 27 and calls == [jobs[0]]

@@ -46,8 +46,10 @@ def test_run_logs_params_tags_and_status(finished_run):
     assert (params["train.iters"], params["train.epochs"]) == ("120", "None")
     assert params["seed"] == "0"
     tags = mlflow_run.data.tags
-    for key in ("git_commit", "git_dirty", "numpy_version", "blas", "data_sha256", "seed"):
+    for key in ("mlflow.source.git.commit", "mlflow.source.git.dirty", "numpy_version", "blas",
+                "simd", "numerics", "data_sha256", "seed"):  # fmt: skip
         assert tags[key], key
+    assert "git_commit" not in tags and "git_dirty" not in tags  # MLflow's: once
     assert tags["gradient"] == "analytic"
 
 

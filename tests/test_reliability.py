@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 from pipeline.config import CONF_DIR, ConfigError
 from pipeline.run import run
 from pipeline.sweeps.preflight import axis_values, base_config, check, job_overrides
-from pipeline.tracking.recorder import JobInfo
+from pipeline.tracking.recorder import JobInfo, uses_writer
 from tests.conftest import ROOT, compose_config, run_pipeline
 
 
@@ -191,6 +191,30 @@ def test_a_killed_run_is_marked_killed_by_its_writer(outputs):
     assert wait_for_status(client, killed.info.run_id, "KILLED")
     steps = sorted(m.step for m in client.get_metric_history(killed.info.run_id, "train_loss"))
     assert len(steps) >= 200 and steps == list(range(len(steps)))  # 3 epochs, no gap
+
+
+def test_a_tracked_single_run_makes_its_mlflow_calls_in_a_writer_process(outputs):
+    """While it trains, `make train`'s process has a child: the writer its MLflow calls go to
+    (``recorder.uses_writer``), while a sweep's job makes its own and an untracked run none."""
+    cfg = compose_config(outputs)
+    assert uses_writer(cfg, in_sweep=False) and not uses_writer(cfg, in_sweep=True)
+    off = OmegaConf.merge(cfg, {"tracking": {"writer_process": False}})
+    assert not uses_writer(off, in_sweep=False)
+    proc = _start(["data=synthetic", "train.batch_size=10", "train.iters=10000000"], outputs)
+    try:
+        _wait_for_epochs(proc, 2)
+        writers = [pid for pid in children(proc.pid) if _command(pid).endswith("writer")]
+        assert writers, [_command(pid) for pid in children(proc.pid)]
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=60)
+
+
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        return ""
 
 
 @pytest.mark.parametrize(

@@ -26,10 +26,10 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from pipeline.config import dataset_config
-from pipeline.tools.chromium import chromium_flags, find_chromium
 from pipeline.tools.ui import run_url, runs_url, sorted_runs_url
 from pipeline.tracking.runs_view import COLUMNS, SORT_KEY, column, envelope, view_state
 from tests.conftest import ROOT, run_pipeline
+from tests.dev.chromium import chromium_flags, find_chromium
 from tests.services import answers, free_port, start_logged, stop_group, wait_until
 
 # 2 x 2 jobs on synthetic data, seconds each; 150 iterations: four different test accuracies

@@ -13,7 +13,8 @@ from pipeline.stages.descent import descend
 from pipeline.stages.history import MetricsSink
 from pipeline.stages.numerical_diff import differentiate
 from pipeline.tracking.figure_messages import LogDescentFigure
-from pipeline.tracking.recorder import JobInfo, Recorder, status_after
+from pipeline.tracking.recorder import JobInfo, Recorder
+from pipeline.tracking.run_status import status_after
 
 
 def tracked(cfg: Any, job: JobInfo, name: str, tags: dict[str, str], record) -> str:

@@ -28,7 +28,8 @@ from pipeline.stages.history import History, MetricsSink, NullSink, record_end
 from pipeline.stages.steps import BACKPROP
 from pipeline.stages.train import iterations, make_network, train
 from pipeline.tracking.provenance import weights_sha256
-from pipeline.tracking.recorder import JobInfo, Recorder, status_after
+from pipeline.tracking.recorder import JobInfo, Recorder
+from pipeline.tracking.run_status import FAILED, FINISHED, status_after
 from scratchnn.functions import labels_of
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ def run_training(cfg: Any, job: JobInfo) -> dict[str, Any]:
     except BaseException as error:  # the run ends KILLED (Ctrl-C, SIGTERM) or FAILED
         recorder.end(status_after(error))
         raise
-    run_id = recorder.end("FAILED" if history.diverged_at is not None else "FINISHED")
+    run_id = recorder.end(FAILED if history.diverged_at is not None else FINISHED)
     return {**result, "run_id": run_id}
 
 

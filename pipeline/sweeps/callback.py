@@ -35,6 +35,7 @@ from pipeline.tracking.mlflow_run import MlflowRun
 from pipeline.tracking.provenance import environment_tags, system_tags
 from pipeline.tracking.recorder import command_line
 from pipeline.tracking.registry import check_alias
+from pipeline.tracking.run_status import KILLED
 from pipeline.tracking.spool import pending, spool_dir
 from pipeline.tracking.spooled import SYNC
 from pipeline.tracking.store import (
@@ -160,7 +161,7 @@ def hand_to_jobs(config: DictConfig, uri: str, parent_id: str) -> None:
         config.hydra.overrides.hydra.append(f"hydra.job.env_copy=[{','.join(names)}]")
 
 
-def abandon_open_sweeps(status: str = "KILLED") -> None:
+def abandon_open_sweeps(status: str = KILLED) -> None:
     """Mark the parents of interrupted sweeps (Ctrl-C, SIGTERM) and their children that are
     still running as ``status``; a sweep whose server is down is saved for ``make sync``."""
     detach_log()

@@ -23,6 +23,7 @@ from pipeline.sweeps.summary import Summary, register_best, summarize
 from pipeline.tracking.drain import Drained, drain
 from pipeline.tracking.lookup import open_run, running_children
 from pipeline.tracking.mlflow_run import MlflowRun
+from pipeline.tracking.run_status import FAILED, NEVER_ENDED
 from pipeline.tracking.spool import parent_of
 from pipeline.tracking.store import ENV_URI, TrackingError
 
@@ -98,7 +99,7 @@ def end_sweep(end: SweepEnd) -> None:
     if end.status != "FINISHED":
         parent.end(end.status)
         return
-    status, sweep_dir = "FAILED", Path(end.sweep_dir)
+    status, sweep_dir = FAILED, Path(end.sweep_dir)
     try:
         summary = summarize(parent, sweep_dir, list(end.axes))
         if end.task == Task.NUMERICAL_DIFF:
@@ -116,7 +117,7 @@ def end_orphans(parent: MlflowRun) -> None:
     """Mark KILLED the children of ``parent`` still RUNNING: their job's process died without
     ending them (SIGKILL, out of memory), so no job will."""
     for run_id in running_children(parent.client, parent.run_id):
-        MlflowRun(parent.client, run_id).end("KILLED")
+        MlflowRun(parent.client, run_id).end(NEVER_ENDED)
 
 
 def register_best_model(client: Any, summary: Summary, end: SweepEnd) -> None:

@@ -24,6 +24,7 @@ from pipeline.config import ConfigError, as_logged, project_config
 from pipeline.errors import ExitCode, fail
 from pipeline.stages.data import shape
 from pipeline.stages.data.mnist import MnistUnavailableError
+from pipeline.tools import store_options
 from pipeline.tracking import provenance
 from pipeline.tracking.comparison import (
     ENVIRONMENT,
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--tracking-uri", default=None, help="default: $MLFLOW_TRACKING_URI or outputs/mlflow.db"
     )
-    parser.add_argument("--outputs-dir", default=project_config().outputs_dir)
+    store_options(parser, project_config(), experiment=False)
     args = parser.parse_args(argv)
     uri = resolve_uri(args.tracking_uri, args.outputs_dir)
     try:

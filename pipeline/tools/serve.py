@@ -24,7 +24,7 @@ import sys
 from pipeline import loopback
 from pipeline.config import dataset_config, project_config
 from pipeline.errors import ExitCode, fail
-from pipeline.stages.data.sizes import DATASETS
+from pipeline.tools import store_options
 from pipeline.tools.ui import PORT as UI_PORT
 from pipeline.tracking.lookup import open_run
 from pipeline.tracking.registry import has_model, model_source, model_uri, newest_best_run
@@ -39,10 +39,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--run", help="the run id; default: the best run of the newest sweep")
     parser.add_argument("--port", type=int, default=PORT)
     parser.add_argument("--host", default=loopback.HOST, help="default: loopback only")
-    parser.add_argument("--experiment", default=defaults.tracking.experiment)
-    parser.add_argument("--data", default=defaults.data.name, choices=sorted(DATASETS),
-                        help="without --run: the dataset of the sweep served")  # fmt: skip
-    parser.add_argument("--outputs-dir", default=defaults.outputs_dir)
+    store_options(parser, defaults, data=True)
     return parser.parse_args(argv)
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from pipeline import loopback
 from pipeline.config import dataset_config, project_config
 from pipeline.errors import ExitCode, fail
+from pipeline.tools import store_options
 from pipeline.tools.ui import PORT, mlflow_program, runs_link, runs_url
 from pipeline.tracking.artifacts import artifact_location
 from pipeline.tracking.server_auth import ADMIN_PASSWORD_VAR, APP, auth_environment
@@ -41,10 +42,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=PORT)
     parser.add_argument("--host", default=loopback.HOST, help="default: loopback only")
-    parser.add_argument("--outputs-dir", default=defaults.outputs_dir)
-    parser.add_argument(
-        "--experiment", default=defaults.tracking.experiment, help="whose runs table to link"
-    )
+    store_options(parser, defaults, data=True)
     parser.add_argument(
         "--backend-store-uri", help="SQLAlchemy URI; default: SQLite under <outputs>/server/"
     )
@@ -61,7 +59,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--trusted-network", action="store_true",
         help="serve a host other than loopback without --auth: anyone who reaches it may write",
     )  # fmt: skip
-    parser.set_defaults(data=defaults.data.name)  # the dataset of the runs link's view
     args, args.mlflow_options = parser.parse_known_args(argv)
     return args
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from pipeline.config import project_config
 from pipeline.errors import ExitCode, fail, report
 from pipeline.sweeps.ending import Owed, send_owed
+from pipeline.tools import store_options
 from pipeline.tracking.spool import spool_dir
 from pipeline.tracking.store import TrackingError, set_mlflow_environment
 
@@ -24,7 +25,7 @@ from pipeline.tracking.store import TrackingError, set_mlflow_environment
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     defaults = project_config()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--outputs-dir", default=defaults.outputs_dir)
+    store_options(parser, defaults, experiment=False)
     parser.add_argument(
         "--wait", type=float, default=defaults.tracking.outage_wait,
         help="seconds to wait for a server that does not answer (tracking.outage_wait)",

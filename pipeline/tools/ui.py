@@ -22,7 +22,7 @@ from urllib.parse import quote
 from pipeline import loopback
 from pipeline.config import dataset_config, project_config
 from pipeline.errors import ExitCode, fail
-from pipeline.stages.data.sizes import DATASETS
+from pipeline.tools import store_options
 from pipeline.tracking.runs_view import (
     CLASSIC,
     SORT_KEY,
@@ -88,10 +88,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=PORT)
     parser.add_argument("--host", default=loopback.HOST, help="default: loopback only")
     parser.add_argument("--workers", type=int, default=None, help="default: MLflow's (4)")
-    parser.add_argument("--experiment", default=defaults.tracking.experiment)
-    parser.add_argument("--data", default=defaults.data.name, choices=sorted(DATASETS),
-                        help="the dataset the view and the sweep link show")  # fmt: skip
-    parser.add_argument("--outputs-dir", default=defaults.outputs_dir)
+    store_options(parser, defaults, data=True)
     return parser.parse_args(argv)
 
 

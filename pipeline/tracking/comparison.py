@@ -14,12 +14,12 @@ from typing import Any
 
 from pipeline.stages.selection import REPORTED, SELECT_BY, binomial_se
 from pipeline.tracking.lookup import metric_points
-from pipeline.tracking.tags import NUMERICS_TAG
+from pipeline.tracking.tags import MLFLOW_GIT_COMMIT, NUMERICS_TAG
 
 TRAINING_ORDER = ("train_loss", "train_acc", "val_acc", "val_loss", "test_acc")  # first made
 # Tags recording what a run computed with: a rerun that differs names each one that changed
 ENVIRONMENT = ("blas", "simd", NUMERICS_TAG, "numpy_version", "python_version", "code_version")
-PROVENANCE = ("git_commit", "data_sha256")  # a change is warned about whatever the verdict
+PROVENANCE = (MLFLOW_GIT_COMMIT, "data_sha256")  # a change is warned about whatever the verdict
 LOSS = "train_loss"  # the curve whose largest difference is shown
 
 

@@ -23,6 +23,7 @@ import numpy as np
 from pipeline.tracking.datasets import LogDataset
 from pipeline.tracking.figure_messages import LogDescentFigure
 from pipeline.tracking.mlflow_run import MlflowRun
+from pipeline.tracking.run_status import NEVER_ENDED
 from pipeline.tracking.session import Session
 from pipeline.tracking.store import connect
 from pipeline.tracking.tags import SPOOL_TAG
@@ -79,7 +80,7 @@ class StartRun:
     start_time: int
 
     def apply(self, session: Session) -> str:
-        session.end_open_run("KILLED")  # an earlier job of this process that never ended
+        session.end_open_run(NEVER_ENDED)  # an earlier job of this process that never ended
         run = self._spooled_twin(session) or MlflowRun.start(
             session.client, session.experiment_id, self.run_name, self.tags, self.start_time
         )

@@ -156,11 +156,9 @@ def system_tags(command: str) -> dict[str, str]:
 
 
 def environment_tags() -> dict[str, str]:
-    """Tags describing code and machine, logged with every run."""
-    git = git_state()
+    """Tags describing code and machine, logged with every run (its git commit and dirty
+    flag are MLflow's own tags: ``system_tags``)."""
     return {
-        "git_commit": git.commit,
-        "git_dirty": str(git.dirty).lower(),
         "code_version": code_version(),
         "numpy_version": np.__version__,
         "blas": blas_info(),

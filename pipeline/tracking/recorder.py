@@ -79,12 +79,6 @@ def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, str]:
     return flat
 
 
-def status_after(error: BaseException) -> str:
-    """The status of a run stopped by ``error``: KILLED for Ctrl-C, SIGTERM and exits,
-    FAILED for an error."""
-    return "FAILED" if isinstance(error, Exception) else "KILLED"
-
-
 def quoted(value: str) -> str:
     """``value`` as a string literal of MLflow's search syntax."""
     return "'" + value.replace("'", "\\'") + "'"

@@ -24,6 +24,7 @@ from typing import Any
 
 from pipeline.tracking import spool
 from pipeline.tracking.messages import EndRun, LogSeries, Message, OpenStore, StartRun
+from pipeline.tracking.run_status import NEVER_ENDED, ended_as
 from pipeline.tracking.session import Session
 from pipeline.tracking.store import NotLetIn, TrackingError, is_server, server_answers
 from pipeline.tracking.writer import apply
@@ -59,8 +60,8 @@ class Replay:
         if self.applied < self.done and not isinstance(message, (OpenStore, StartRun)):
             self.applied += 1  # the store has it
             return
-        if isinstance(message, EndRun) and self.error is not None:
-            message = replace(message, status="FAILED")
+        if isinstance(message, EndRun):
+            message = replace(message, status=ended_as(message.status, self.error is not None))
         try:
             result = self._apply(message)
         except (ServerDown, NotLetIn):  # left the next record: nothing is lost
@@ -144,7 +145,7 @@ def send_file(path: Path, deadline: float) -> Sent | None:
     with handle:
         contents = spool.read(path)
         records = list(contents.records)
-        end = "FAILED" if contents.damage else "KILLED"
+        end = ended_as(NEVER_ENDED, bool(contents.damage))
         if not any(isinstance(r, EndRun) for r in records) and any(
             isinstance(r, StartRun) for r in records
         ):
@@ -153,8 +154,8 @@ def send_file(path: Path, deadline: float) -> Sent | None:
         if not run_through(replay, records, deadline):
             return None
         status = next((r.status for r in reversed(records) if isinstance(r, EndRun)), None)
-        if replay.error and status:
-            status = "FAILED"
+        if status:
+            status = ended_as(status, bool(replay.error))
         kept = contents.damage or replay.error  # a file not sent whole is kept, set aside
         (spool.set_aside if kept else spool.remove)(path)
     return Sent(path, replay.run_id, replay.points, status, kept)

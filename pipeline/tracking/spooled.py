@@ -23,6 +23,7 @@ from typing import Any
 
 from pipeline.tracking.messages import EndRun, FindRuns, Message, StartRun
 from pipeline.tracking.replay import PROBE_EVERY, Replay, ServerDown, wait_for
+from pipeline.tracking.run_status import KILLED
 from pipeline.tracking.spool import SpoolFile, remove, set_aside
 from pipeline.tracking.store import NotLetIn, TrackingError, server_answers
 from pipeline.tracking.tags import SPOOL_TAG
@@ -76,7 +77,7 @@ class Spooled:
                     raise
                 return []
         self.send(message)
-        killed = isinstance(message, EndRun) and message.status == "KILLED"
+        killed = isinstance(message, EndRun) and message.status == KILLED
         self.finish(wait=not (self.hand_off or killed))
         return self.replay.run_id
 

@@ -32,6 +32,7 @@ from typing import Any, TextIO
 
 from pipeline.errors import one_line
 from pipeline.tracking.messages import EndRun, Message, decode, encode
+from pipeline.tracking.run_status import NEVER_ENDED, ended_as
 from pipeline.tracking.session import Session
 from pipeline.tracking.store import (
     NOT_LET_IN,
@@ -78,7 +79,7 @@ class InProcess:
         return apply(message, self.session)
 
     def close(self) -> None:
-        self.session.end_open_run("KILLED")
+        self.session.end_open_run(NEVER_ENDED)
 
 
 class WriterProcess:
@@ -160,8 +161,8 @@ def serve(lines: TextIO, answers: TextIO) -> None:
         for line in lines:
             message, extra = decode(line)
             reply = extra["reply"]
-            if isinstance(message, EndRun) and error is not None:
-                message = replace(message, status="FAILED")
+            if isinstance(message, EndRun):
+                message = replace(message, status=ended_as(message.status, error is not None))
             try:
                 result = apply(message, session)
             except TrackingError as exc:  # the job prints it: one line, once
@@ -173,7 +174,7 @@ def serve(lines: TextIO, answers: TextIO) -> None:
                 error = None
     finally:  # the job's pipe closed: a run it never ended was interrupted
         try:
-            session.end_open_run("KILLED")
+            session.end_open_run(NEVER_ENDED)
         except Exception as exc:  # noqa: BLE001 - reported, the writer is ending anyway
             print(
                 f"scratchnn tracking: marking a run KILLED failed: {one_line(exc)}", file=sys.stderr

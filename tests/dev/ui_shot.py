@@ -1,4 +1,4 @@
-"""``python -m pipeline.tools.ui_shot [--out docs/images/mlflow-ui.png]``: a picture of the UI.
+"""``python -m tests.dev.ui_shot [--out docs/images/mlflow-ui.png]``: a picture of the UI.
 
 Starts ``mlflow ui`` on the project's store at a free port of 127.0.0.1, opens the link
 ``make ui`` prints (``--page runs``: the runs table as the view "mnist jobs by
@@ -23,12 +23,12 @@ from types import SimpleNamespace
 from pipeline import loopback
 from pipeline.config import dataset_config, project_config
 from pipeline.errors import ExitCode, fail
-from pipeline.stages.data.sizes import DATASETS
-from pipeline.tools.chromium import Browser, find_chromium
-from pipeline.tools.processes import answers, free_port, stop_group
+from pipeline.tools import store_options
 from pipeline.tools.ui import mlflow_command, run_url, runs_link, store_of
 from pipeline.tracking.runs_view import newest_sweep
 from pipeline.tracking.store import experiment_id, set_mlflow_environment
+from tests.dev.chromium import Browser, find_chromium
+from tests.services import answers, free_port, stop_group
 
 OUT = Path("docs/images/mlflow-ui.png")
 # localStorage keys of MLflow's UI: its assistant panel opens by itself once per browser.
@@ -51,9 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--width", type=int, default=1400)
     parser.add_argument("--height", type=int, default=900)
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds for each wait")
-    parser.add_argument("--experiment", default=defaults.tracking.experiment)
-    parser.add_argument("--data", default=defaults.data.name, choices=sorted(DATASETS))
-    parser.add_argument("--outputs-dir", default=defaults.outputs_dir)
+    store_options(parser, defaults, data=True)
     return parser.parse_args(argv)
 
 

@@ -14,7 +14,7 @@ import subprocess
 import time
 from typing import Any
 
-from pipeline.tools.processes import stop_group
+from tests.services import stop_group
 
 BROWSERS = ("chromium", "chromium-browser")  # Debian's package, other distributions' name
 # Headless, and no connection beyond the page's own server (updates, sync, Google's hosts).
@@ -114,6 +114,6 @@ class Browser:
             self.send("Browser.close", timeout=5)
         except (RuntimeError, OSError):
             pass
-        stop_group(self.process, grace=5)
+        stop_group(self.process, timeout=5)
         os.close(self._commands)
         os.close(self._answers)
