@@ -125,7 +125,7 @@ def main() -> None:
             WRITER.close()  # given nothing yet: stopped at once
         if jobs:
             with_numerics(jobs[0].train.portable)
-        hydra_entry()
+        hydra_entry()  # composes again: Hydra's entry takes no config from outside
     except ConfigError as error:
         fail(error, ExitCode.BAD_INPUT)
     except TrackingError as error:

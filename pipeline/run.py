@@ -38,7 +38,7 @@ def check_numerics(portable: bool) -> None:
 
 def run(cfg: Any, job: JobInfo | None = None) -> dict[str, Any]:
     """Run the job ``cfg`` describes; returns its final metrics (and run id when tracked)."""
-    validate(cfg)
+    validate(cfg)  # again after preflight: run() is also the library's entry (rerun, tests)
     check_numerics(cfg.train.portable)
     job = job or JobInfo(output_dir=Path(tempfile.mkdtemp(prefix="scratchnn-run-")))
     with threadpool_limits(limits=cfg.train.blas_threads):
