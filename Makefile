@@ -101,7 +101,7 @@ sweep-h: setup ## the notebook's numerical derivative at h = 1e-1 .. 1e-50: forw
 
 rerun: setup ## rerun a tracked run and compare it point by point: make rerun RUN=<run id>
 	@test -n "$(RUN)" || { echo "usage: make rerun RUN=<mlflow run id>" >&2; exit 2; }
-	$(BIN)/python -m pipeline.tools.rerun $(RUN)
+	$(BIN)/python -m pipeline.tools.rerun $(RUN) $(ARGS)
 
 server: setup $(STORE_EXTRA) ## an MLflow tracking server on 127.0.0.1 (PORT=5000) for runs and sweeps; SQLite in outputs/server/ unless STORE_URI=<SQLAlchemy URI> (postgresql+psycopg://...); AUTH=1: users and passwords (SCRATCHNN_ADMIN_PASSWORD), needed for a host other than loopback
 	$(BIN)/python -m pipeline.tools.server $(if $(PORT),--port $(PORT)) $(if $(STORE_URI),--backend-store-uri '$(STORE_URI)') $(AUTH_FLAG) $(ARGS)

@@ -170,7 +170,9 @@ def test_a_sweep_on_a_postgresql_server_reruns_and_resumes(team_server, listener
     assert "summary.csv" in summary, summary
 
     on_server = {"MLFLOW_TRACKING_URI": team_server}
-    rerun = make("rerun", f"RUN={children[0].info.run_id}", env=on_server)
+    rerun = make(
+        "rerun", f"RUN={children[0].info.run_id}", f"ARGS=--outputs-dir {tmp_path}", env=on_server
+    )
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert "identical: rerun" in rerun.stdout
 
