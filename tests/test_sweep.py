@@ -43,6 +43,13 @@ def test_two_by_two_sweep_on_a_new_store(tmp_path, store_uri):
     assert figures == {"figures/val_acc_heatmap.png", "figures/loss_curves.png"}
 
 
+def sweep_jobs(store_uri: str) -> tuple[MlflowClient, list]:
+    """(client, the job runs of experiment ``scratchnn``) of the store ``store_uri``."""
+    client = MlflowClient(store_uri)
+    experiment_id = client.get_experiment_by_name("scratchnn").experiment_id
+    return client, client.search_runs([experiment_id], "tags.`scratchnn.role` = 'job'")
+
+
 @pytest.mark.slow
 def test_a_numerical_gradient_sweep_runs_end_to_end(outputs, store_uri):
     tmp_path = outputs
@@ -51,9 +58,7 @@ def test_a_numerical_gradient_sweep_runs_end_to_end(outputs, store_uri):
         "model.hidden_size=8,16", "train.iters=30", f"outputs_dir={tmp_path}",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    client = MlflowClient(store_uri)
-    experiment_id = client.get_experiment_by_name("scratchnn").experiment_id
-    jobs = client.search_runs([experiment_id], "tags.`scratchnn.role` = 'job'")
+    client, jobs = sweep_jobs(store_uri)
     assert len(jobs) == 2
     for job in jobs:
         assert job.info.status == "FINISHED"
@@ -70,9 +75,7 @@ def test_a_length_typed_on_the_command_line_replaces_the_presets_end_to_end(outp
     runs one pass over its 1,000 rows (20 iterations of 50), and its run says so."""
     done = run_pipeline("--multirun", "sweep=small", "train.epochs=1", f"outputs_dir={outputs}")
     assert done.returncode == 0, done.stderr[-3000:]
-    client = MlflowClient(store_uri)
-    experiment_id = client.get_experiment_by_name("scratchnn").experiment_id
-    jobs = client.search_runs([experiment_id], "tags.`scratchnn.role` = 'job'")
+    client, jobs = sweep_jobs(store_uri)
     assert len(jobs) == 4
     for job in jobs:
         assert (job.data.params["train.iters"], job.data.params["train.epochs"]) == ("None", "1.0")
