@@ -12,7 +12,9 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
+from base64 import b64encode
 from collections.abc import Callable
 from pathlib import Path
 
@@ -120,3 +122,17 @@ def non_loopback_listeners(before: set[tuple[str, int]]) -> set[tuple[str, int]]
     IPv4-mapped loopback address counts as loopback)."""
     opened = listening_sockets() - before
     return {s for s in opened if not is_loopback(s[0])}
+
+
+def search_status(url: str, user: str | None = None, password: str | None = None) -> int:
+    """The HTTP status a tracking server at ``url`` answers a search of experiments with, as
+    ``user`` (None: anonymously)."""
+    request = urllib.request.Request(f"{url}/api/2.0/mlflow/experiments/search?max_results=1")
+    if user:
+        token = b64encode(f"{user}:{password}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status
+    except urllib.error.HTTPError as error:
+        return error.code

@@ -12,9 +12,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import urllib.error
-import urllib.request
-from base64 import b64encode
 from pathlib import Path
 
 import pytest
@@ -24,7 +21,14 @@ from mlflow.tracking import MlflowClient
 from pipeline.tracking.server_auth import ADMIN, ADMIN_PASSWORD_VAR
 from pipeline.tracking.store import PASSWORD_VAR, USERNAME_VAR
 from tests.conftest import ROOT
-from tests.services import answers, free_port, start_logged, stop_group, wait_until
+from tests.services import (
+    answers,
+    free_port,
+    search_status,
+    start_logged,
+    stop_group,
+    wait_until,
+)
 
 pytest.importorskip("flask_wtf", reason="MLflow's auth app needs the team extra: make test")
 
@@ -86,19 +90,6 @@ def set_environment(values: dict[str, str | None]) -> None:
             os.environ[name] = value
 
 
-def status(url: str, user: str | None = None, password: str | None = None) -> int:
-    """The HTTP status of a search of experiments, as ``user`` (None: anonymous)."""
-    request = urllib.request.Request(f"{url}/api/2.0/mlflow/experiments/search?max_results=1")
-    if user:
-        token = b64encode(f"{user}:{password}".encode()).decode()
-        request.add_header("Authorization", f"Basic {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            return answer.status
-    except urllib.error.HTTPError as error:
-        return error.code
-
-
 def as_user(user: str | None, password: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in (USERNAME_VAR, PASSWORD_VAR)}
     return {**env, **({USERNAME_VAR: user, PASSWORD_VAR: password} if user else {})}
@@ -136,10 +127,10 @@ def test_a_network_host_needs_auth_or_a_trusted_network(tmp_path):
 @pytest.mark.slow
 def test_the_server_lets_in_only_who_it_knows_and_new_users_only_read(server):
     root, url = server
-    assert status(url) == 401
-    assert status(url, ADMIN, ADMIN_PASSWORD) == 200
-    assert status(url, ADMIN, "wrong") == 401
-    assert status(url, READER, READER_PASSWORD) == 200
+    assert search_status(url) == 401
+    assert search_status(url, ADMIN, ADMIN_PASSWORD) == 200
+    assert search_status(url, ADMIN, "wrong") == 401
+    assert search_status(url, READER, READER_PASSWORD) == 200
     config = (root / "server" / "basic_auth.ini").read_text()
     assert "default_permission = READ" in config and ADMIN_PASSWORD not in config
     assert (root / "server" / "basic_auth.ini").stat().st_mode & 0o077 == 0

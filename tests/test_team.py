@@ -16,8 +16,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,6 +31,7 @@ from tests.services import (
     free_port,
     listening_sockets,
     non_loopback_listeners,
+    search_status,
     start_logged,
     stop_group,
     wait_until,
@@ -129,19 +128,10 @@ def team_server(postgres, tmp_path_factory) -> Iterator[str]:
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv(USERNAME_VAR, ADMIN)
             patch.setenv(PASSWORD_VAR, ADMIN_PASSWORD)
-            assert answers_anonymously(url) == 401
+            assert search_status(url) == 401
             yield url
     finally:
         stop_group(server)
-
-
-def answers_anonymously(url: str) -> int:
-    """The HTTP status the server answers a request without credentials with."""
-    try:
-        with urllib.request.urlopen(f"{url}/api/2.0/mlflow/experiments/search?max_results=1"):
-            return 200
-    except urllib.error.HTTPError as error:
-        return error.code
 
 
 def sweep(url: str, experiment: str, outputs: Path, *make_args: str, args: str = "", env=None):
