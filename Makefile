@@ -57,7 +57,8 @@ $(VENV)/.installed-%: pyproject.toml | $(STAMP)
 
 setup: $(STAMP) ## create .venv and install the project with dev extras (idempotent, fast when nothing changed)
 
-EXTRAS := $(VENV)/.installed-ray $(VENV)/.installed-slurm $(VENV)/.installed-optuna $(VENV)/.installed-team
+EXTRAS := $(VENV)/.installed-ray $(VENV)/.installed-slurm $(VENV)/.installed-optuna $(VENV)/.installed-team \
+	$(VENV)/.installed-shot
 
 postgres: ## Debian's PostgreSQL server binaries, for the team tests (each starts its own); apt-get installs them when missing and run as root
 	$(call debian,postgresql,ls /usr/lib/postgresql/*/bin/initdb,tests/test_team.py)
@@ -112,7 +113,7 @@ sync: setup ## send a tracking server the runs (and sweep ends) an outage left i
 ui: setup ## the MLflow UI on 127.0.0.1 (PORT=5000) on the project's store; prints the links (full-MNIST runs; ARGS='--data synthetic')
 	$(BIN)/python -m pipeline.tools.ui $(if $(PORT),--port $(PORT)) $(ARGS)
 
-ui-shot: setup chromium ## the README's picture of the UI, docs/images/mlflow-ui.png, taken by headless Chromium from the project's store; ARGS='--page sweep --out F.png'
+ui-shot: setup $(VENV)/.installed-shot chromium ## the README's picture of the UI, docs/images/mlflow-ui.png, taken by headless Chromium from the project's store; ARGS='--page sweep --out F.png'
 	$(BIN)/python -m tests.dev.ui_shot $(ARGS)
 
 serve: setup ## serve a run's model on 127.0.0.1 (PORT=5001): make serve RUN=<run id>; without RUN the best run of the newest sweep on the full MNIST

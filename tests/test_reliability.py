@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 from pipeline.config import CONF_DIR, ConfigError
 from pipeline.run import run
 from pipeline.sweeps.preflight import axis_values, base_config, check, job_overrides
-from pipeline.tracking.recorder import JobInfo, uses_writer
+from pipeline.tracking.recorder import WRITER, JobInfo, uses_writer
 from tests.conftest import ROOT, compose_config, run_pipeline
 
 
@@ -235,6 +235,28 @@ def test_a_single_run_not_using_the_writer_leaves_no_writer_process(outputs, ove
     assert done.returncode == code, (outputs / "out.txt").read_text()
     left = [p for p in Path("/proc").glob("[0-9]*/environ") if _holds(p, f"{name}={mark}")]
     assert left == []
+
+
+@pytest.mark.parametrize(("argv", "early"), [([], True), (["--multirun"], False)])
+def test_the_writer_is_started_before_preflight(monkeypatch, argv, early):
+    """A single run's writer process is already starting (importing MLflow) while preflight
+    composes and checks; a sweep, whose jobs log from their own processes, starts none."""
+    import pipeline.__main__ as entry
+
+    seen = {}
+
+    def preflight(args: list[str]) -> None:
+        seen["writer"] = WRITER.proc is not None and WRITER.proc.poll() is None
+        raise ConfigError("stopped by the test")
+
+    monkeypatch.setattr(entry, "check_command_line", preflight)
+    monkeypatch.setattr(sys, "argv", ["pipeline", "data=synthetic", *argv])
+    try:
+        with pytest.raises(SystemExit) as stop:
+            entry.main()
+    finally:
+        WRITER.close()
+    assert stop.value.code == 2 and seen == {"writer": early}
 
 
 def _holds(environ: Path, variable: str) -> bool:

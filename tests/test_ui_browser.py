@@ -17,6 +17,7 @@ import json
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -248,3 +249,21 @@ def test_the_sweep_link_shows_the_parents_description_with_the_best_accuracy(
     assert "Best job" in text, f"the parent's description is not on its page: {text[:2000]}"
     assert "Chosen by validation accuracy" in text
     assert f"test accuracy {best.data.metrics['final_test_acc']:.4f}" in text
+
+
+@pytest.mark.slow
+def test_make_ui_shot_takes_the_views_picture_with_the_assistant_shut(chromium, sweep, tmp_path):
+    """`make ui-shot`'s tool on the sweep's store: a PNG of the size asked, of the link the
+    view opens; it refuses to save one with MLflow's assistant panel open."""
+    pytest.importorskip("playwright", reason="make ui-shot's browser driver: the shot extra")
+    out = tmp_path / "ui.png"
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.dev.ui_shot", "--outputs-dir", str(sweep[0]),
+         "--data", "synthetic", "--out", str(out), "--width", "800", "--height", "600"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "viewStateShareKey=scratchnn-jobs-synthetic" in done.stdout
+    png = out.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", png[16:24]) == (800, 600)

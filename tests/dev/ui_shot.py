@@ -5,9 +5,10 @@ Starts ``mlflow ui`` on the project's store at a free port of 127.0.0.1, opens t
 validation accuracy"; ``--page sweep``: the newest sweep's parent run) in headless Chromium,
 waits until the page
 has rendered, saves a PNG and stops the server and the browser (each its whole process group).
-The browser is driven over its DevTools pipe, so that MLflow's assistant panel, which opens
-by itself on a browser's first visit, can be told it was seen (as after a reader closed it).
-Debian's ``chromium`` (``make chromium``) is the browser.
+Playwright (the ``shot`` extra) drives Debian's ``chromium`` (``make chromium``), so that
+MLflow's assistant panel, which opens by itself on a browser's first visit, can be told it was
+seen (as after a reader closed it) before the page loads; a picture with the panel open is
+refused.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import sync_playwright
+
 from pipeline import loopback
 from pipeline.config import dataset_config, project_config
 from pipeline.errors import ExitCode, fail
@@ -27,12 +31,13 @@ from pipeline.tools import store_options
 from pipeline.tools.ui import mlflow_command, run_url, runs_link, store_of
 from pipeline.tracking.runs_view import newest_sweep
 from pipeline.tracking.store import experiment_id, set_mlflow_environment
-from tests.dev.chromium import Browser, find_chromium
+from tests.dev.chromium import HEADLESS, find_chromium
 from tests.services import answers, free_port, stop_group
 
 OUT = Path("docs/images/mlflow-ui.png")
 # localStorage keys of MLflow's UI: its assistant panel opens by itself once per browser.
 SEEN = {"mlflow.assistant.fab.autoOpenedOnFirstLoad_v1": "true"}
+PANEL = "Ask questions about your experiments"  # the open panel's greeting
 # Text each page shows once its data is in (the table's footer, the run page's details).
 RENDERED = {"runs": "matching runs", "sweep": "Run ID"}
 SETTLE = 2.0  # seconds for the table's columns to take their widths after the data is in
@@ -70,33 +75,41 @@ def shoot(args: argparse.Namespace, program: str, uri: str, url: str, port: int,
     """The PNG of ``url``, served by ``mlflow ui`` on store ``uri`` at ``port`` meanwhile."""
     log = work / "mlflow-ui.log"
     server_args = SimpleNamespace(host=loopback.HOST, port=port, workers=1)
-    command = mlflow_command(server_args, uri)
     with open(log, "w") as out:
         server = subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,
+            mlflow_command(server_args, uri), stdout=out, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
-    browser = None
     try:
         deadline = time.monotonic() + args.timeout
         while not answers(f"http://{loopback.HOST}:{port}/health"):
             if server.poll() is not None or time.monotonic() > deadline:
                 fail(f"mlflow ui did not start: {last_line(log)}", ExitCode.FAILED)
             time.sleep(0.5)
-        browser = Browser(program, str(work / "profile"), args.width, args.height)
-        browser.open_page()
-        browser.go(f"http://{loopback.HOST}:{port}/health", "OK", args.timeout)
-        for key, value in SEEN.items():
-            browser.evaluate(f"localStorage.setItem({json.dumps(key)}, {json.dumps(value)})")
-        browser.go(url, RENDERED[args.page], args.timeout)
-        time.sleep(SETTLE)
-        return browser.screenshot()
-    except (RuntimeError, OSError) as exc:
-        fail(f"screenshot of {url}: {exc}", ExitCode.FAILED)
+        return rendered(args, program, url)
+    except PlaywrightError as exc:
+        fail(f"screenshot of {url}: {str(exc).splitlines()[0]}", ExitCode.FAILED)
     finally:
-        if browser is not None:
-            browser.close()
         stop_group(server)
+
+
+def rendered(args: argparse.Namespace, program: str, url: str) -> bytes:
+    """The PNG of ``url`` once it shows its data, in a browser that has seen the panel."""
+    seen = f"for (const [k, v] of Object.entries({json.dumps(SEEN)})) localStorage.setItem(k, v)"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=program, args=list(HEADLESS))
+        try:
+            page = browser.new_page(viewport={"width": args.width, "height": args.height})
+            page.add_init_script(seen)  # before the UI's own scripts, on every page
+            page.goto(url)
+            wait_ms = args.timeout * 1000
+            page.get_by_text(RENDERED[args.page]).first.wait_for(timeout=wait_ms)
+            page.wait_for_timeout(SETTLE * 1000)
+            if page.get_by_text(PANEL).count():
+                fail(f"MLflow's assistant is open: {SEEN} no longer shuts it", ExitCode.FAILED)
+            return page.screenshot()
+        finally:
+            browser.close()
 
 
 def main(argv: list[str] | None = None) -> None:
