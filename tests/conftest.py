@@ -28,11 +28,13 @@ def compose_config(outputs_dir: Path, *overrides: str, data: str = "synthetic", 
 
 
 def work_tree_entries() -> set[str]:
-    """The work tree's untracked and ignored files and folders, as git lists them, but
-    Python's and pytest's caches."""
+    """The work tree's untracked and ignored files, each (also inside an ignored folder such as
+    ``outputs/``), but the virtualenv's and Python's and pytest's caches."""
     listed = subprocess.run(
-        ["git", "status", "--porcelain", "--ignored"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.splitlines()
+        ["git", "status", "--porcelain", "--ignored=traditional", "--untracked-files=all",
+         "--", ".", ":(exclude).venv"],
+        cwd=ROOT, capture_output=True, text=True,
+    ).stdout.splitlines()  # fmt: skip
     entries = {line[3:] for line in listed if line[:2] in ("??", "!!")}
     return {e for e in entries if "__pycache__" not in e and not e.startswith(".pytest_cache")}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 
+import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -67,6 +68,18 @@ def test_a_numerical_gradient_sweep_runs_end_to_end(outputs, store_uri):
         )
         losses = client.get_metric_history(job.info.run_id, "train_loss")
         assert sorted(m.step for m in losses) == list(range(30))
+    # the same job by backprop: the same curve within central differences' error, not its bits
+    analytic = run_pipeline("--multirun", "sweep=small", "train.gradient=analytic",
+                            "train.lr=1.0", "model.hidden_size=8", "train.iters=30",
+                            "data.dtype=float64", f"outputs_dir={tmp_path}")  # fmt: skip
+    assert analytic.returncode == 0, analytic.stderr[-3000:]
+    curves = {
+        job.data.tags["gradient"]: [m.value for m in sorted(
+            client.get_metric_history(job.info.run_id, "train_loss"), key=lambda m: m.step)]
+        for job in sweep_jobs(store_uri)[1] if job.data.params["model.hidden_size"] == "8"
+    }  # fmt: skip
+    differences = np.abs(np.subtract(curves["numerical"], curves["analytic"]))
+    assert 0 < differences.max() < 1e-6, differences
 
 
 @pytest.mark.slow
