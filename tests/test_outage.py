@@ -357,7 +357,7 @@ def test_a_sweep_ending_during_an_outage_exits_75_and_sync_ends_it(backend, requ
     spool, log, sweep = (outputs / "spool").resolve(), tmp_path / "sweep", None
     try:
         server.start()
-        overrides = (f"train.iters={SHORT_ITERS}", "tracking.outage_wait=5")
+        overrides = (f"train.iters={SHORT_ITERS}", "tracking.outage_wait=1")
         sweep = launch(sweep_command(outputs, *overrides), log, MLFLOW_TRACKING_URI=server.url)
         ready = lambda: training_sent(spool, 100, files=2)  # noqa: E731
         wait_for(ready, [sweep], 240, "two jobs sending losses")
@@ -370,7 +370,7 @@ def test_a_sweep_ending_during_an_outage_exits_75_and_sync_ends_it(backend, requ
             f"error: tracking server {server.url} did not answer: the sweep's end and 4 spooled "
             f"runs wait in {spool}; {SYNC_HINT} sends them once the server is back"
         ], err[-3000:]
-        assert "does not answer: waiting up to 5 s for it" in out + err
+        assert "does not answer: waiting up to 1 s for it" in out + err
         [parent_id] = re.findall(r"sweep parent run (\w+)", out + err)
         assert (spool / "sweeps" / f"{parent_id}.json").is_file()
         assert len(list(spool.glob("*.jsonl"))) == 4  # every job's run waits in the spool

@@ -249,6 +249,9 @@ def test_the_writer_is_started_before_preflight(monkeypatch, argv, early):
         seen["writer"] = WRITER.proc is not None and WRITER.proc.poll() is None
         raise ConfigError("stopped by the test")
 
+    WRITER.close()  # a writer an earlier test in this process gave work ends by itself
+    if WRITER.proc is not None:
+        WRITER.proc.wait(timeout=60)
     monkeypatch.setattr(entry, "check_command_line", preflight)
     monkeypatch.setattr(sys, "argv", ["pipeline", "data=synthetic", *argv])
     try:

@@ -69,15 +69,17 @@ def test_a_numerical_gradient_sweep_runs_end_to_end(outputs, store_uri):
         losses = client.get_metric_history(job.info.run_id, "train_loss")
         assert sorted(m.step for m in losses) == list(range(30))
     # the same job by backprop: the same curve within central differences' error, not its bits
-    analytic = run_pipeline("--multirun", "sweep=small", "train.gradient=analytic",
-                            "train.lr=1.0", "model.hidden_size=8", "train.iters=30",
-                            "data.dtype=float64", f"outputs_dir={tmp_path}")  # fmt: skip
+    analytic = run_pipeline("sweep=small", "train.gradient=analytic", "train.lr=1.0",
+                            "model.hidden_size=8", "train.iters=30", "data.dtype=float64",
+                            f"outputs_dir={tmp_path}")  # fmt: skip
     assert analytic.returncode == 0, analytic.stderr[-3000:]
+    experiment_id = client.get_experiment_by_name("scratchnn").experiment_id
     curves = {
-        job.data.tags["gradient"]: [m.value for m in sorted(
-            client.get_metric_history(job.info.run_id, "train_loss"), key=lambda m: m.step)]
-        for job in sweep_jobs(store_uri)[1] if job.data.params["model.hidden_size"] == "8"
+        run.data.tags["gradient"]: [m.value for m in sorted(
+            client.get_metric_history(run.info.run_id, "train_loss"), key=lambda m: m.step)]
+        for run in client.search_runs([experiment_id], "params.`model.hidden_size` = '8'")
     }  # fmt: skip
+    assert sorted(curves) == ["analytic", "numerical"]
     differences = np.abs(np.subtract(curves["numerical"], curves["analytic"]))
     assert 0 < differences.max() < 1e-6, differences
 
