@@ -14,7 +14,7 @@ from pipeline.stages.history import MetricsSink
 from pipeline.stages.numerical_diff import differentiate
 from pipeline.tracking.figure_messages import LogDescentFigure
 from pipeline.tracking.recorder import JobInfo, Recorder
-from pipeline.tracking.run_status import status_after
+from pipeline.tracking.run_status import FINISHED, status_after
 
 
 def tracked(cfg: Any, job: JobInfo, name: str, tags: dict[str, str], record) -> str:
@@ -27,7 +27,7 @@ def tracked(cfg: Any, job: JobInfo, name: str, tags: dict[str, str], record) -> 
     except BaseException as error:
         recorder.end(status_after(error))
         raise
-    return recorder.end("FINISHED")
+    return recorder.end(FINISHED)
 
 
 def run_gradient_descent(cfg: Any, job: JobInfo) -> dict[str, Any]:

@@ -48,7 +48,7 @@ from pipeline.tracking.store import (
     server_answers,
     set_mlflow_environment,
 )
-from pipeline.tracking.tags import ROLE_TAG
+from pipeline.tracking.tags import ROLE_TAG, SWEEP_ROLE
 
 set_mlflow_environment()  # in the launching process, and so in every job it starts
 
@@ -138,7 +138,7 @@ def start_parent(config: DictConfig, uri: str) -> MlflowRun:
     shown = " x ".join(key.rpartition(".")[2] for key in axes)
     name = f"sweep {shown} {Path(config.hydra.sweep.dir).name}"
     command = command_line(list(config.hydra.overrides.task), multirun=True)
-    tags = {**system_tags(command), **environment_tags(), ROLE_TAG: "sweep"}
+    tags = {**system_tags(command), **environment_tags(), ROLE_TAG: SWEEP_ROLE}
     try:
         parent = MlflowRun.start(client, experiment_id, name, tags)
         parent.log_params(parent_params(config, axes))

@@ -23,7 +23,7 @@ from pipeline.sweeps.summary import Summary, register_best, summarize
 from pipeline.tracking.drain import Drained, drain
 from pipeline.tracking.lookup import open_run, running_children
 from pipeline.tracking.mlflow_run import MlflowRun
-from pipeline.tracking.run_status import FAILED, NEVER_ENDED
+from pipeline.tracking.run_status import FAILED, FINISHED, NEVER_ENDED
 from pipeline.tracking.spool import parent_of
 from pipeline.tracking.store import ENV_URI, TrackingError
 
@@ -46,7 +46,7 @@ class SweepEnd:
     registered_model: str | None
     model_alias: str
     spool_dir: str
-    status: str = "FINISHED"
+    status: str = FINISHED
 
     def save(self) -> Path:
         """As ``<spool>/sweeps/<parent run id>.json``, for ``make sync``."""
@@ -96,7 +96,7 @@ def end_sweep(end: SweepEnd) -> None:
     client, _ = open_run(end.uri, end.parent_run_id)
     parent = MlflowRun(client, end.parent_run_id)
     end_orphans(parent)
-    if end.status != "FINISHED":
+    if end.status != FINISHED:
         parent.end(end.status)
         return
     status, sweep_dir = FAILED, Path(end.sweep_dir)
@@ -106,7 +106,7 @@ def end_sweep(end: SweepEnd) -> None:
             log_error_vs_h(parent)
         lines = terminal_lines(summary, parent.run_id, end.uri)
         log_front_page(parent, summary, end.axes, end.overrides, sweep_dir, lines)
-        status = "FINISHED"
+        status = FINISHED
     finally:
         parent.end(status)
     print("\n".join(lines))

@@ -20,6 +20,7 @@ from pipeline.sweeps import verdict
 from pipeline.sweeps.summary import Summary
 from pipeline.tracking.mlflow_run import MlflowRun
 from pipeline.tracking.recorder import command_line, flatten
+from pipeline.tracking.run_status import FINISHED
 from pipeline.tracking.runs_view import run_page
 from pipeline.tracking.store import ui_hint
 from pipeline.tracking.tags import NOTE_TAG
@@ -59,7 +60,7 @@ def counts(rows: list[dict[str, Any]]) -> dict[str, int]:
     ``n_reused`` (finished earlier), ``n_diverged``, ``n_failed`` (failed or killed)."""
     diverged = [r for r in rows if r["diverged_at"]]
     reused = [r for r in rows if r["reused"]]
-    finished = [r for r in rows if r["status"] == "FINISHED" and not r["reused"]]
+    finished = [r for r in rows if r["status"] == FINISHED and not r["reused"]]
     return {
         "n_jobs": len(rows),
         "n_finished": len(finished),

@@ -31,6 +31,7 @@ from pipeline.tracking import provenance
 from pipeline.tracking.lookup import sweep_jobs
 from pipeline.tracking.mlflow_run import MlflowRun
 from pipeline.tracking.registry import Registration, register
+from pipeline.tracking.run_status import FINISHED
 from pipeline.tracking.tags import BEST_RUN_TAG, PARENT_TAG
 
 VAL_ROWS_KEY = "data.val_size"  # the run param holding a job's validation rows
@@ -95,7 +96,7 @@ def selection_jobs(rows: list[dict], runs: list[tuple[int, Any]]) -> list[Job]:
             (key.removeprefix("params."), value) for key, value in row.items()
             if key.startswith("params.") and key != f"params.{REPLICATE_KEY}"
         )  # fmt: skip
-        finished = row["status"] == "FINISHED"
+        finished = row["status"] == FINISHED
         scores = [row.get(f"metrics.{key}") if finished else None for key in (SELECT_BY, REPORTED)]
         jobs.append(Job(row["job"], config, *scores, int(run.data.params.get(VAL_ROWS_KEY, 0))))
     return jobs

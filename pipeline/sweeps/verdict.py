@@ -16,6 +16,7 @@ from pipeline.stages.selection import (
     within_noise,
 )
 from pipeline.sweeps.summary import Summary
+from pipeline.tracking.run_status import FINISHED
 
 
 def config_text(config: Candidate) -> str:
@@ -54,7 +55,7 @@ def length_text(summary: Summary) -> str:
     iters, epochs = lengths.pop()
     ran = {}  # batch size -> (iterations, epochs) a finished job ran
     for p, row in zip(summary.params, summary.rows, strict=True):
-        if row["status"] == "FINISHED" and "metrics.iters_run" in row:
+        if row["status"] == FINISHED and "metrics.iters_run" in row:
             ran[int(p["train.batch_size"])] = (row["metrics.iters_run"], row["metrics.epochs_run"])
     by_batch = sorted(ran.items())
     if epochs != "None":

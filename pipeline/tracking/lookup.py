@@ -14,7 +14,7 @@ from typing import Any
 from pipeline.errors import one_line
 from pipeline.tracking.artifacts import relocated
 from pipeline.tracking.store import TrackingError, check_store, scheme, sqlite_path
-from pipeline.tracking.tags import JOBS_DIR, PARENT_TAG, ROLE_TAG
+from pipeline.tracking.tags import JOBS_DIR, PARENT_TAG, ROLE_TAG, SWEEP_ROLE
 
 
 def open_run(uri: str, run_id: str) -> tuple[Any, Any]:
@@ -59,7 +59,7 @@ def on_default_rows(data: Any) -> str:
 def newest_sweep_run(client: Any, experiment_id: str, also: str = "") -> Any | None:
     """The newest sweep parent run (``Run``) of experiment ``experiment_id`` that also matches
     ``also`` (MLflow's search syntax; empty: any), if any."""
-    where = f"tags.`{ROLE_TAG}` = 'sweep'" + (f" and {also}" if also else "")
+    where = f"tags.`{ROLE_TAG}` = '{SWEEP_ROLE}'" + (f" and {also}" if also else "")
     found = client.search_runs(
         [experiment_id], where, order_by=["attributes.start_time DESC"], max_results=1
     )

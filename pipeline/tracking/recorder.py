@@ -38,7 +38,7 @@ from pipeline.tracking.reuse import reusable
 from pipeline.tracking.spool import spool_dir
 from pipeline.tracking.spooled import Spooled
 from pipeline.tracking.store import check_store, is_server, resolve_uri
-from pipeline.tracking.tags import FINGERPRINT_TAG, JOB_TAG, PARENT_TAG, ROLE_TAG
+from pipeline.tracking.tags import FINGERPRINT_TAG, JOB_ROLE, JOB_TAG, PARENT_TAG, ROLE_TAG
 from pipeline.tracking.writer import InProcess, WriterProcess
 
 ENTRY = "python -m pipeline"  # the command of every run, before its overrides
@@ -152,7 +152,7 @@ class Recorder:
             **provenance.system_tags(self.job.command),
             **provenance.environment_tags(),
             FINGERPRINT_TAG: self.fingerprint,
-            ROLE_TAG: "job",
+            ROLE_TAG: JOB_ROLE,
             "seed": str(self.cfg.seed),
             **self.job.tags,
             **extra_tags,
