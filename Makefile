@@ -13,6 +13,10 @@ FORCE  ?=
 RUN    ?=
 SWEEP_FORCE := $(if $(filter 1 true yes,$(FORCE)),force=true,)
 QUICK  ?=
+# pytest-xdist: test files spread over this many processes, each file whole in one of them
+# (its module fixtures, e.g. a server or a Ray cluster, started once).
+TEST_WORKERS ?= 2
+PARALLEL := $(if $(filter-out 0 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile,)
 BENCH_FLAGS := $(if $(filter 1 true yes,$(QUICK)),--quick,)
 BENCHMARKS := limit job data train numerical tracking sweep pieces features figures
 LAUNCHER ?= joblib
@@ -66,11 +70,11 @@ postgres: ## Debian's PostgreSQL server binaries, for the team tests (each start
 chromium: ## Debian's headless Chromium, for tests/test_ui_browser.py and `make ui-shot`; apt-get installs it when missing and run as root
 	$(call debian,chromium,command -v chromium,tests/test_ui_browser.py)
 
-test: setup $(EXTRAS) postgres chromium ## run the whole test suite with the optional engines installed (what CI runs)
-	$(BIN)/python -m pytest $(ARGS)
+test: setup $(EXTRAS) postgres chromium ## run the whole test suite with the optional engines installed (what CI runs); TEST_WORKERS=1: one file at a time
+	$(BIN)/python -m pytest $(PARALLEL) $(ARGS)
 
 test-fast: setup ## run the tests except those marked slow
-	$(BIN)/python -m pytest -m "not slow" $(ARGS)
+	$(BIN)/python -m pytest $(PARALLEL) -m "not slow" $(ARGS)
 
 bench: setup ## every benchmark in tests/benchmarks, figures and ratios printed (QUICK=1: short)
 	@for name in $(BENCHMARKS); do \

@@ -52,7 +52,8 @@ def work_tree_untouched():
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """test_outage.py first, tests marked ``runs_last`` last: its long outage (a) waits out
-    three minutes in a thread while the rest of the suite runs."""
+    three minutes in a thread while the rest of the suite runs (with ``-n 2 --dist
+    loadfile``, as ``make test`` runs it: the rest of its worker's share of the files)."""
 
     def order(item: pytest.Item) -> int:
         if item.get_closest_marker("runs_last"):

@@ -328,7 +328,9 @@ def long_outage(request, tmp_path_factory) -> Iterator[LongOutage | None]:
     """Scenario (a), started in a thread before this module's first test when its test is
     selected: a server, a sweep logging to it, the server SIGKILLed while two jobs train,
     ``DOWN_FOR`` seconds later started again on the same port and store. The suite runs
-    this module first and its test (``runs_last``) last, so the outage overlaps the rest."""
+    this module first and its test (``runs_last``) last, so the outage overlaps the rest
+    (under ``make test``'s pytest-xdist, which keeps a file's tests in one worker: this
+    module's other tests, and whatever the other worker runs meanwhile)."""
     if not any(
         item.nodeid.endswith(f"test_outage.py::{LONG_TEST}") for item in request.session.items
     ):
