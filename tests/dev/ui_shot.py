@@ -3,8 +3,8 @@
 Starts ``mlflow ui`` on the project's store at a free port of 127.0.0.1, opens the link
 ``make ui`` prints (``--page runs``: the runs table as the view "mnist jobs by
 validation accuracy"; ``--page sweep``: the newest sweep's parent run) in headless Chromium,
-waits until the page
-has rendered, saves a PNG and stops the server and the browser (each its whole process group).
+waits until the page has rendered, saves a PNG, and closes the browser and stops the server
+(its whole process group).
 Playwright (the ``shot`` extra) drives Debian's ``chromium`` (``make chromium``), so that
 MLflow's assistant panel, which opens by itself on a browser's first visit, can be told it was
 seen (as after a reader closed it) before the page loads; a picture with the panel open is
@@ -21,8 +21,11 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import sync_playwright
+try:
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import sync_playwright
+except ImportError:  # main() says how to install it
+    sync_playwright = None
 
 from pipeline import loopback
 from pipeline.config import dataset_config, project_config
@@ -117,6 +120,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.out.suffix.lower() != ".png":
         fail(f"--out {args.out}: a .png file", ExitCode.BAD_INPUT)
     uri = store_of(args)
+    if sync_playwright is None:
+        fail("no Playwright: `make ui-shot` installs it (the shot extra)", ExitCode.BAD_INPUT)
     program = find_chromium()
     if program is None:
         fail("no headless Chromium: `make chromium` installs Debian's chromium", ExitCode.BAD_INPUT)
