@@ -123,8 +123,8 @@ def main() -> None:
         single = None if jobs is None or asks_multirun(sys.argv[1:]) else jobs[0]
         if single is None or not uses_writer(single, in_sweep=False):
             WRITER.close()  # given nothing yet: stopped at once
-        if jobs:
-            with_numerics(jobs[0].train.portable)
+        if jobs:  # its numerics, here and in a sweep's workers (a restart stops the writer)
+            numerics.require(jobs[0].train.portable, before_restart=WRITER.close)
         hydra_entry()  # composes again: Hydra's entry takes no config from outside
     except ConfigError as error:
         fail(error, ExitCode.BAD_INPUT)
@@ -138,14 +138,6 @@ def main() -> None:
         _stopped("interrupted", ExitCode.INTERRUPTED)
     except Terminated:
         _stopped("terminated", ExitCode.TERMINATED)
-
-
-def with_numerics(portable: bool) -> None:
-    """Compute, here and in the sweep's workers, with the numerics ``train.portable`` asks
-    for; a process whose numpy loaded the other way starts again (its writer stopped first)."""
-    if numerics.LOADED.get("mode") != (numerics.PORTABLE if portable else numerics.MACHINE):
-        WRITER.close()
-    numerics.require(portable)
 
 
 def _stopped(what: str, code: ExitCode) -> None:

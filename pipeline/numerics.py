@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import sys
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -86,14 +87,15 @@ def apply() -> None:
         LOADED["mode"] = os.environ[MODE_VAR]
 
 
-def require(portable: bool) -> None:
+def require(portable: bool, before_restart: Callable[[], None] = lambda: None) -> None:
     """Make this process compute as ``portable`` says: set the environment and, if numpy
-    loaded the other way already, start the process again with the same command line (an
-    entry point's call, before it computes or starts a child)."""
+    loaded the other way already, call ``before_restart`` (e.g. stop a child) and start the
+    process again with the same command line (an entry point's call, before it computes)."""
     use(portable)
     if "numpy" not in sys.modules:
         LOADED["mode"] = os.environ[MODE_VAR]
     elif LOADED.get("mode") != os.environ[MODE_VAR]:
+        before_restart()
         sys.stdout.flush()
         sys.stderr.flush()
         os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
