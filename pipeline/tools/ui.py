@@ -26,10 +26,10 @@ from pipeline.tools import store_options
 from pipeline.tracking.runs_view import (
     CLASSIC,
     SORT_KEY,
-    VIEW_NAME,
     newest_sweep,
     run_page,
     save_view,
+    view_name,
 )
 from pipeline.tracking.store import (
     TrackingError,
@@ -78,7 +78,7 @@ def runs_link(host: str, port: int, uri: str, experiment: str | None, data: Any)
         view = save_view(uri, experiment, data)
     except TrackingError as exc:
         return sorted_runs_url(host, port, experiment), f"sorted by validation accuracy ({exc})"
-    shown = f'the view "{VIEW_NAME}": {SHOWN}'.format(data=data.name)
+    shown = f'the view "{view_name(data)}": ' + SHOWN.format(data=data.name)
     return runs_url(host, port, experiment, view), shown
 
 

@@ -69,10 +69,15 @@ def view_state(data: Any) -> dict[str, Any]:
     }
 
 
+def view_name(data: Any) -> str:
+    """The name the view of dataset ``data`` has under the runs page's "Views"."""
+    return VIEW_NAME.format(data=data.name)
+
+
 def envelope(data: Any, held: str | None, now_ms: int) -> str | None:
     """The tag's new value for the view of ``data``, or None when ``held`` (its value now)
     already is this view."""
-    state, name = json.dumps(view_state(data), sort_keys=True), VIEW_NAME.format(data=data.name)
+    state, name = json.dumps(view_state(data), sort_keys=True), view_name(data)
     try:
         old = json.loads(held) if held else {}
     except ValueError:
