@@ -25,23 +25,26 @@ SUBSET_SEED = 45  # fixed (the book's section 4.5), not SPLIT_SEED: a subset is 
 SUBSETS = ("random", "first")  # data.subset: which rows n_train / n_test take
 
 
+def fixed_choice(n_rows: int, n: int, seed: int) -> np.ndarray:
+    """``n`` row numbers of ``0..n_rows-1``, a random choice fixed by ``seed``: the first
+    ``n`` of one permutation (so a smaller ``n`` takes a subset of a larger one's rows), in
+    increasing order: int64 (n,)."""
+    return np.sort(np.random.default_rng(seed).permutation(n_rows)[:n])
+
+
 def held_out(n_rows: int, val_size: int) -> np.ndarray:
-    """The validation rows: ``val_size`` row numbers of ``0..n_rows-1``, a fixed random
-    choice (the first ``val_size`` of one permutation, so smaller splits nest), in increasing
-    order: int64 (val_size,)."""
-    order = np.random.default_rng(SPLIT_SEED).permutation(n_rows)
-    return np.sort(order[:val_size])
+    """The validation rows: ``val_size`` row numbers of ``0..n_rows-1`` chosen by
+    ``SPLIT_SEED``, int64 (val_size,)."""
+    return fixed_choice(n_rows, val_size, SPLIT_SEED)
 
 
 def subset_rows(n_rows: int, n: int, subset: str) -> np.ndarray:
     """``n`` row numbers of ``0..n_rows-1`` in increasing order, int64 (n,): for ``random``
-    the first ``n`` of one permutation by ``SUBSET_SEED`` (a smaller ``n`` takes a subset of
-    the rows a larger one does), for ``first`` rows ``0..n-1``. ``n = n_rows`` is every row
-    in file order either way."""
+    chosen by ``SUBSET_SEED`` (``fixed_choice``), for ``first`` rows ``0..n-1``. ``n =
+    n_rows`` is every row in file order either way."""
     if subset == "first" or n == n_rows:
         return np.arange(n)
-    order = np.random.default_rng(SUBSET_SEED).permutation(n_rows)
-    return np.sort(order[:n])
+    return fixed_choice(n_rows, n, SUBSET_SEED)
 
 
 def split_rows(
