@@ -48,7 +48,7 @@ class NotLetIn(TrackingError):
 
 
 USERNAME_VAR, PASSWORD_VAR = "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"  # MLflow's
-NOT_LET_IN = {"UNAUTHENTICATED": "refused the credentials", "PERMISSION_DENIED": "refused"}
+NOT_LET_IN = ("UNAUTHENTICATED", "PERMISSION_DENIED")  # MLflow's error codes for 401, 403
 
 
 def not_let_in(uri: str, error_code: str, what: str) -> NotLetIn:
